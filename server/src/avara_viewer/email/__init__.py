@@ -1,0 +1,36 @@
+"""Outgoing email for Avara Viewer: templates, MIME assembly and delivery transports.
+
+No database code lives here: the outbox and its delivery loop call into this package.
+
+- :mod:`.render`: Jinja2 templates -> :class:`RenderedEmail` (subject, text, html).
+- :mod:`.message`: :func:`build_message` -> RFC 5322 bytes (CRLF), header-injection safe.
+- :mod:`.transport`: :class:`SmtpTransport` (pooled aiosmtplib connections) and
+  :class:`MaildirTransport` (durable local delivery), with errors split into
+  :class:`TemporaryDeliveryError` (retry later) and :class:`PermanentDeliveryError`.
+"""
+
+from .message import build_message
+from .render import RenderedEmail, render_invitation, render_password_reset
+from .transport import (
+    MaildirTransport,
+    PermanentDeliveryError,
+    SmtpConfig,
+    SmtpTransport,
+    TemporaryDeliveryError,
+    parse_smtp_url,
+    transport_from_settings,
+)
+
+__all__ = [
+    "MaildirTransport",
+    "PermanentDeliveryError",
+    "RenderedEmail",
+    "SmtpConfig",
+    "SmtpTransport",
+    "TemporaryDeliveryError",
+    "build_message",
+    "parse_smtp_url",
+    "render_invitation",
+    "render_password_reset",
+    "transport_from_settings",
+]

@@ -1,0 +1,256 @@
+"""The delivery loop: claims due outbox rows, renders and sends them, records the outcome.
+
+Claims are leases (`lease_until`), so several processes can deliver from one database: on
+PostgreSQL the claim skips rows another process holds (FOR UPDATE SKIP LOCKED); on SQLite
+the claim is one UPDATE under the database's write lock. A process killed mid-send leaves
+its lease to expire and the message is sent again with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clinics.models import Clinic
+from ..clock import utcnow
+from ..config import Settings
+from ..db import Database
+from ..invitations.models import Invitation
+from ..invitations.repository import invitation_token
+from ..users.models import User
+from . import outbox as outbox_mod
+from .message import build_message
+from .render import RenderedEmail, render_invitation, render_password_reset
+from .transport import PermanentDeliveryError, TemporaryDeliveryError, transport_from_settings
+
+log = logging.getLogger("avara_viewer.email")
+
+outbox = outbox_mod.outbox
+invitations = Invitation.__table__
+users = User.__table__
+clinics = Clinic.__table__
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    clinic_id: str
+    kind: str
+    subject_id: str
+    payload: dict[str, Any]
+    recipient: str
+    attempts: int
+    created_at: datetime
+
+
+class Superseded(Exception):
+    """The message no longer applies (the invitation was resent or revoked before sending)."""
+
+
+class DeliveryLoop:
+    def __init__(self, settings: Settings, db: Database, wakeup: asyncio.Event | None = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.wakeup = wakeup or asyncio.Event()
+        self.transport = transport_from_settings(settings.smtp_url, settings.data_dir)
+        self.batch_size = max(8, settings.smtp_max_connections * 8)
+        self._domain = urlsplit(settings.public_url).hostname or "avara-viewer"
+        self._mail_from_addr = parseaddr(settings.mail_from)[1] or settings.mail_from
+
+    async def run(self) -> None:
+        log.info("email delivery started (%s)", type(self.transport).__name__)
+        try:
+            while True:
+                try:
+                    handled = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("email delivery pass failed; retrying shortly")
+                    handled = 0
+                if handled == 0:
+                    try:
+                        await asyncio.wait_for(self.wakeup.wait(), self.settings.outbox_poll_interval)
+                    except TimeoutError:
+                        pass
+                    self.wakeup.clear()
+        finally:
+            await self.transport.aclose()
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it; returns how many messages were handled."""
+        claimed = await self.db.write(self._claim)
+        if not claimed:
+            return 0
+        results = await asyncio.gather(*(self._deliver(m) for m in claimed))
+        await self.db.write(lambda conn: self._record(conn, list(zip(claimed, results))))
+        return len(claimed)
+
+    async def _claim(self, conn: AsyncConnection) -> list[Claimed]:
+        now = utcnow()
+        due = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= now,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            )
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(self.batch_size)
+        )
+        if not self.db.is_sqlite:
+            due = due.with_for_update(skip_locked=True)
+        ids = list((await conn.execute(due)).scalars())
+        if not ids:
+            return []
+        rows = (
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(lease_until=now + self.settings.outbox_lease, attempts=outbox.c.attempts + 1)
+                .returning(
+                    outbox.c.id, outbox.c.clinic_id, outbox.c.kind, outbox.c.subject_id,
+                    outbox.c.payload, outbox.c.recipient, outbox.c.attempts, outbox.c.created_at,
+                )
+            )
+        ).all()
+        return [
+            Claimed(r.id, r.clinic_id, r.kind, r.subject_id, json.loads(r.payload), r.recipient,
+                    r.attempts, r.created_at)
+            for r in sorted(rows, key=lambda r: r.id)
+        ]
+
+    async def _deliver(self, message: Claimed) -> tuple[str, str | None]:
+        """Returns (outcome, error): outcome is sent, retry, failed or cancelled."""
+        try:
+            rendered = await self.db.read(lambda conn: self._render(conn, message))
+            data = build_message(
+                mail_from=self.settings.mail_from,
+                to=message.recipient,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                message_id=f"{message.kind}-{message.id}@{self._domain}",
+            )
+            await self.transport.send(mail_from=self._mail_from_addr, rcpt=message.recipient, message=data)
+        except Superseded as exc:
+            return "cancelled", str(exc)
+        except PermanentDeliveryError as exc:
+            log.warning("email %d refused permanently: %s", message.id, exc)
+            return "failed", str(exc)[:1000]
+        except TemporaryDeliveryError as exc:
+            log.info("email %d delayed (attempt %d): %s", message.id, message.attempts, exc)
+            return "retry", str(exc)[:1000]
+        except Exception as exc:
+            log.exception("email %d could not be prepared", message.id)
+            return "retry", f"{type(exc).__name__}: {exc}"[:1000]
+        return "sent", None
+
+    async def _render(self, conn: AsyncConnection, message: Claimed) -> RenderedEmail:
+        if message.kind == outbox_mod.INVITATION:
+            return await self._render_invitation(conn, message)
+        if message.kind == outbox_mod.PASSWORD_RESET:
+            return await self._render_password_reset(conn, message)
+        raise ValueError(f"unknown email kind {message.kind!r}")
+
+    async def _render_invitation(self, conn: AsyncConnection, message: Claimed) -> RenderedEmail:
+        inviter = users.alias("inviter")
+        row = (
+            await conn.execute(
+                select(
+                    invitations.c.id, invitations.c.status, invitations.c.token_nonce,
+                    invitations.c.expiry, users.c.first_name, users.c.last_name,
+                    users.c.clinic_role, users.c.level, users.c.has_dashboard_access,
+                    clinics.c.name.label("clinic_name"),
+                    inviter.c.first_name.label("inviter_first"),
+                    inviter.c.last_name.label("inviter_last"),
+                )
+                .join(users, users.c.id == invitations.c.user_id)
+                .join(clinics, clinics.c.id == invitations.c.clinic_id)
+                .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
+                .where(invitations.c.id == message.subject_id)
+            )
+        ).first()
+        if row is None or row.status != "sent" or row.token_nonce != message.payload.get("nonce"):
+            raise Superseded("the invitation was resent, revoked or answered before this email went out")
+        token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
+        inviter_name = (
+            f"{row.inviter_first} {row.inviter_last}" if row.inviter_first is not None else None
+        )
+        return render_invitation(
+            clinic_name=row.clinic_name,
+            inviter_name=inviter_name,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            clinic_role=row.clinic_role,
+            level=row.level,
+            has_dashboard_access=row.has_dashboard_access,
+            accept_url=f"{self.settings.public_url}/invitations/accept?token={token}",
+            expires_at=row.expiry,
+        )
+
+    async def _render_password_reset(self, conn: AsyncConnection, message: Claimed) -> RenderedEmail:
+        from ..ids import derive_token
+
+        row = (
+            await conn.execute(
+                select(users.c.first_name, clinics.c.name.label("clinic_name"))
+                .join(clinics, clinics.c.id == users.c.clinic_id)
+                .where(users.c.id == message.subject_id)
+            )
+        ).first()
+        if row is None:
+            raise Superseded("the user no longer exists")
+        token = derive_token(
+            self.settings.resolved_secret_key, "password-reset", message.subject_id,
+            str(message.payload["nonce"]),
+        )
+        return render_password_reset(
+            clinic_name=row.clinic_name,
+            first_name=row.first_name,
+            reset_url=f"{self.settings.public_url}/password-reset?token={token}",
+            expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
+        )
+
+    async def _record(self, conn: AsyncConnection, outcomes: list[tuple[Claimed, tuple[str, str | None]]]) -> None:
+        now = utcnow()
+        for message, (outcome, error) in outcomes:
+            values: dict[str, Any] = {"lease_until": None, "last_error": error}
+            if outcome == "sent":
+                values.update(status="sent", sent_at=now)
+            elif outcome in ("failed", "cancelled"):
+                values.update(status=outcome)
+            elif now - message.created_at > self.settings.outbox_give_up_after:
+                values.update(status="failed", last_error=f"gave up after {message.attempts} attempts: {error}")
+                outcome = "failed"
+            else:
+                values.update(next_attempt_at=now + self._backoff(message.attempts))
+            await conn.execute(update(outbox).where(outbox.c.id == message.id).values(**values))
+            if message.kind == outbox_mod.INVITATION and outcome in ("sent", "failed"):
+                await conn.execute(
+                    update(invitations)
+                    .where(
+                        and_(
+                            invitations.c.id == message.subject_id,
+                            invitations.c.token_nonce == message.payload.get("nonce"),
+                        )
+                    )
+                    .values(
+                        delivery_status=outcome,
+                        **({"last_sent_at": now} if outcome == "sent" else {}),
+                    )
+                )
+
+    def _backoff(self, attempts: int) -> timedelta:
+        base = min(2.0 ** max(attempts - 1, 0), self.settings.outbox_max_backoff.total_seconds())
+        return timedelta(seconds=base * random.uniform(0.8, 1.2))
