@@ -9,6 +9,7 @@ its lease to expire and the message is sent again with the same Message-ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -31,7 +32,11 @@ from ..users.models import User
 from . import outbox as outbox_mod
 from .message import build_message
 from .render import RenderedEmail, render_invitation, render_password_reset
-from .transport import PermanentDeliveryError, TemporaryDeliveryError, transport_from_settings
+from .transport import (
+    PermanentDeliveryError,
+    TemporaryDeliveryError,
+    transport_from_settings,
+)
 
 log = logging.getLogger("avara_viewer.email")
 
@@ -58,7 +63,9 @@ class Superseded(Exception):
 
 
 class DeliveryLoop:
-    def __init__(self, settings: Settings, db: Database, wakeup: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, wakeup: asyncio.Event | None = None
+    ) -> None:
         self.settings = settings
         self.db = db
         self.wakeup = wakeup or asyncio.Event()
@@ -79,10 +86,10 @@ class DeliveryLoop:
                     log.exception("email delivery pass failed; retrying shortly")
                     handled = 0
                 if handled == 0:
-                    try:
-                        await asyncio.wait_for(self.wakeup.wait(), self.settings.outbox_poll_interval)
-                    except TimeoutError:
-                        pass
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self.wakeup.wait(), self.settings.outbox_poll_interval
+                        )
                     self.wakeup.clear()
         finally:
             await self.transport.aclose()
@@ -93,7 +100,7 @@ class DeliveryLoop:
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._deliver(m) for m in claimed))
-        await self.db.write(lambda conn: self._record(conn, list(zip(claimed, results))))
+        await self.db.write(lambda conn: self._record(conn, list(zip(claimed, results, strict=False))))
         return len(claimed)
 
     async def _claim(self, conn: AsyncConnection) -> list[Claimed]:
@@ -117,16 +124,33 @@ class DeliveryLoop:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id.in_(ids))
-                .values(lease_until=now + self.settings.outbox_lease, attempts=outbox.c.attempts + 1)
+                .values(
+                    lease_until=now + self.settings.outbox_lease,
+                    attempts=outbox.c.attempts + 1,
+                )
                 .returning(
-                    outbox.c.id, outbox.c.clinic_id, outbox.c.kind, outbox.c.subject_id,
-                    outbox.c.payload, outbox.c.recipient, outbox.c.attempts, outbox.c.created_at,
+                    outbox.c.id,
+                    outbox.c.clinic_id,
+                    outbox.c.kind,
+                    outbox.c.subject_id,
+                    outbox.c.payload,
+                    outbox.c.recipient,
+                    outbox.c.attempts,
+                    outbox.c.created_at,
                 )
             )
         ).all()
         return [
-            Claimed(r.id, r.clinic_id, r.kind, r.subject_id, json.loads(r.payload), r.recipient,
-                    r.attempts, r.created_at)
+            Claimed(
+                r.id,
+                r.clinic_id,
+                r.kind,
+                r.subject_id,
+                json.loads(r.payload),
+                r.recipient,
+                r.attempts,
+                r.created_at,
+            )
             for r in sorted(rows, key=lambda r: r.id)
         ]
 
@@ -142,7 +166,9 @@ class DeliveryLoop:
                 html=rendered.html,
                 message_id=f"{message.kind}-{message.id}@{self._domain}",
             )
-            await self.transport.send(mail_from=self._mail_from_addr, rcpt=message.recipient, message=data)
+            await self.transport.send(
+                mail_from=self._mail_from_addr, rcpt=message.recipient, message=data
+            )
         except Superseded as exc:
             return "cancelled", str(exc)
         except PermanentDeliveryError as exc:
@@ -168,9 +194,15 @@ class DeliveryLoop:
         row = (
             await conn.execute(
                 select(
-                    invitations.c.id, invitations.c.status, invitations.c.token_nonce,
-                    invitations.c.expiry, users.c.first_name, users.c.last_name,
-                    users.c.clinic_role, users.c.level, users.c.has_dashboard_access,
+                    invitations.c.id,
+                    invitations.c.status,
+                    invitations.c.token_nonce,
+                    invitations.c.expiry,
+                    users.c.first_name,
+                    users.c.last_name,
+                    users.c.clinic_role,
+                    users.c.level,
+                    users.c.has_dashboard_access,
                     clinics.c.name.label("clinic_name"),
                     inviter.c.first_name.label("inviter_first"),
                     inviter.c.last_name.label("inviter_last"),
@@ -182,7 +214,9 @@ class DeliveryLoop:
             )
         ).first()
         if row is None or row.status != "sent" or row.token_nonce != message.payload.get("nonce"):
-            raise Superseded("the invitation was resent, revoked or answered before this email went out")
+            raise Superseded(
+                "the invitation was resent, revoked or answered before this email went out"
+            )
         token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
         inviter_name = (
             f"{row.inviter_first} {row.inviter_last}" if row.inviter_first is not None else None
@@ -199,7 +233,9 @@ class DeliveryLoop:
             expires_at=row.expiry,
         )
 
-    async def _render_password_reset(self, conn: AsyncConnection, message: Claimed) -> RenderedEmail:
+    async def _render_password_reset(
+        self, conn: AsyncConnection, message: Claimed
+    ) -> RenderedEmail:
         from ..ids import derive_token
 
         row = (
@@ -212,7 +248,9 @@ class DeliveryLoop:
         if row is None:
             raise Superseded("the user no longer exists")
         token = derive_token(
-            self.settings.resolved_secret_key, "password-reset", message.subject_id,
+            self.settings.resolved_secret_key,
+            "password-reset",
+            message.subject_id,
             str(message.payload["nonce"]),
         )
         return render_password_reset(
@@ -222,7 +260,11 @@ class DeliveryLoop:
             expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
         )
 
-    async def _record(self, conn: AsyncConnection, outcomes: list[tuple[Claimed, tuple[str, str | None]]]) -> None:
+    async def _record(
+        self,
+        conn: AsyncConnection,
+        outcomes: list[tuple[Claimed, tuple[str, str | None]]],
+    ) -> None:
         now = utcnow()
         for message, (outcome, error) in outcomes:
             values: dict[str, Any] = {"lease_until": None, "last_error": error}
@@ -231,7 +273,10 @@ class DeliveryLoop:
             elif outcome in ("failed", "cancelled"):
                 values.update(status=outcome)
             elif now - message.created_at > self.settings.outbox_give_up_after:
-                values.update(status="failed", last_error=f"gave up after {message.attempts} attempts: {error}")
+                values.update(
+                    status="failed",
+                    last_error=f"gave up after {message.attempts} attempts: {error}",
+                )
                 outcome = "failed"
             else:
                 values.update(next_attempt_at=now + self._backoff(message.attempts))
@@ -252,5 +297,8 @@ class DeliveryLoop:
                 )
 
     def _backoff(self, attempts: int) -> timedelta:
-        base = min(2.0 ** max(attempts - 1, 0), self.settings.outbox_max_backoff.total_seconds())
+        base = min(
+            2.0 ** max(attempts - 1, 0),
+            self.settings.outbox_max_backoff.total_seconds(),
+        )
         return timedelta(seconds=base * random.uniform(0.8, 1.2))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import binascii
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime, formataddr, parseaddr
 
 __all__ = ["build_message"]
@@ -92,11 +92,19 @@ def _subject_header(subject: str) -> str:
     for char in text:
         encoded = char.encode("utf-8")
         if len(chunk) + len(encoded) > _ENCODED_WORD_BYTES:
-            words.append(_ENCODED_WORD_PREFIX + binascii.b2a_base64(bytes(chunk), newline=False).decode("ascii") + "?=")
+            words.append(
+                _ENCODED_WORD_PREFIX
+                + binascii.b2a_base64(bytes(chunk), newline=False).decode("ascii")
+                + "?="
+            )
             chunk.clear()
         chunk += encoded
     if chunk:
-        words.append(_ENCODED_WORD_PREFIX + binascii.b2a_base64(bytes(chunk), newline=False).decode("ascii") + "?=")
+        words.append(
+            _ENCODED_WORD_PREFIX
+            + binascii.b2a_base64(bytes(chunk), newline=False).decode("ascii")
+            + "?="
+        )
     return "Subject: " + "\r\n ".join(words)
 
 
@@ -104,7 +112,9 @@ def _message_id(message_id: str) -> str:
     if not isinstance(message_id, str) or "\r" in message_id or "\n" in message_id:
         raise ValueError("message_id must not contain CR or LF")
     if not _MSGID_OK.fullmatch(message_id):
-        raise ValueError("message_id must look like 'left@right': printable ASCII, no spaces or angle brackets")
+        raise ValueError(
+            "message_id must look like 'left@right': printable ASCII, no spaces or angle brackets"
+        )
     if len(message_id) > 900:
         raise ValueError("message_id is too long")
     return f"Message-ID: <{message_id}>"
@@ -118,15 +128,17 @@ def _qp_body(text: str) -> bytes:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
-    data = text.replace("\n", "\r\n").encode("utf-8")  # lone surrogates: UnicodeEncodeError (a ValueError)
+    data = text.replace("\n", "\r\n").encode(
+        "utf-8"
+    )  # lone surrogates: UnicodeEncodeError (a ValueError)
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
 
 
 def _date_header(date: datetime | None) -> str:
     if date is None:
-        date = datetime.now(timezone.utc)
+        date = datetime.now(UTC)
     elif date.tzinfo is None:
-        date = date.replace(tzinfo=timezone.utc)
+        date = date.replace(tzinfo=UTC)
     return "Date: " + format_datetime(date)
 
 

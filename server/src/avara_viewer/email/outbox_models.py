@@ -14,7 +14,9 @@ class OutboxMessage(Base):
     __tablename__ = "email_outbox"
 
     id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
     )
     clinic_id: Mapped[str] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(30))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,10 +40,28 @@ _LEVEL_LABELS = {
     "member": "Member",
 }
 
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKDAYS = (
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+)
 _MONTHS = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
 
 
@@ -56,7 +74,9 @@ class RenderedEmail:
 
 def clean_inline(value: object) -> str:
     """One line of display text: whitespace collapsed, controls removed, length capped."""
-    text = " ".join(str(value).split())  # str.split() also splits on \r \n \x0b \x0c \x1c-\x1f \x85 \u2028 \u2029
+    text = " ".join(
+        str(value).split()
+    )  # str.split() also splits on \r \n \x0b \x0c \x1c-\x1f \x85 \u2028 \u2029
     text = _STRIP_RE.sub("", text)
     text = " ".join(text.split())  # stripping may have left double spaces
     if len(text) > _MAX_INLINE_CHARS:
@@ -71,9 +91,9 @@ def format_expiry(expires_at: datetime) -> str:
     process locale.
     """
     if expires_at.tzinfo is None:
-        utc = expires_at.replace(tzinfo=timezone.utc)
+        utc = expires_at.replace(tzinfo=UTC)
     else:
-        utc = expires_at.astimezone(timezone.utc)
+        utc = expires_at.astimezone(UTC)
     return (
         f"{_WEEKDAYS[utc.weekday()]}, {utc.day} {_MONTHS[utc.month - 1]} {utc.year} "
         f"at {utc.hour:02d}:{utc.minute:02d} UTC"
@@ -87,7 +107,11 @@ def _level_label(level: str) -> str:
 
 def _check_link(url: str) -> str:
     """Only absolute http(s) links without whitespace or controls go into an email."""
-    if not isinstance(url, str) or url != url.strip() or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if (
+        not isinstance(url, str)
+        or url != url.strip()
+        or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url)
+    ):
         raise ValueError("link must be an absolute http(s) URL without whitespace")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -100,7 +124,10 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     # Only the HTML templates are escaped: subjects and text parts are plain text.
     autoescape=jinja2.select_autoescape(
-        enabled_extensions=("html.j2",), disabled_extensions=(), default_for_string=False, default=False
+        enabled_extensions=("html.j2",),
+        disabled_extensions=(),
+        default_for_string=False,
+        default=False,
     ),
     trim_blocks=True,
     lstrip_blocks=True,

@@ -16,6 +16,7 @@ credentials. Recipients are logged masked (``s***@hospital.org``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import mailbox
@@ -191,14 +192,38 @@ class SmtpTransport:
             await client.connect()
         except aiosmtplib.SMTPAuthenticationError as exc:
             # A configuration problem, not a verdict on this message: keep it queued.
-            logger.error("SMTP authentication to %s:%s failed: %s %s", cfg.host, cfg.port, exc.code, exc.message)
-            raise TemporaryDeliveryError(f"SMTP authentication failed: {exc.code} {exc.message}", code=exc.code) from None
+            logger.error(
+                "SMTP authentication to %s:%s failed: %s %s",
+                cfg.host,
+                cfg.port,
+                exc.code,
+                exc.message,
+            )
+            raise TemporaryDeliveryError(
+                f"SMTP authentication failed: {exc.code} {exc.message}", code=exc.code
+            ) from None
         except aiosmtplib.SMTPResponseException as exc:
-            logger.warning("SMTP server %s:%s refused the session: %s %s", cfg.host, cfg.port, exc.code, exc.message)
-            raise TemporaryDeliveryError(f"SMTP server refused the session: {exc.code} {exc.message}", code=exc.code) from None
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
-            logger.warning("cannot connect to SMTP server %s:%s: %s", cfg.host, cfg.port, _describe(exc))
-            raise TemporaryDeliveryError(f"cannot connect to SMTP server {cfg.host}:{cfg.port}: {_describe(exc)}") from None
+            logger.warning(
+                "SMTP server %s:%s refused the session: %s %s",
+                cfg.host,
+                cfg.port,
+                exc.code,
+                exc.message,
+            )
+            raise TemporaryDeliveryError(
+                f"SMTP server refused the session: {exc.code} {exc.message}",
+                code=exc.code,
+            ) from None
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            logger.warning(
+                "cannot connect to SMTP server %s:%s: %s",
+                cfg.host,
+                cfg.port,
+                _describe(exc),
+            )
+            raise TemporaryDeliveryError(
+                f"cannot connect to SMTP server {cfg.host}:{cfg.port}: {_describe(exc)}"
+            ) from None
         self.connections_opened += 1
         conn = _Connection(client=client, serial=next(self._serial))
         logger.debug("SMTP connection #%d to %s:%s opened", conn.serial, cfg.host, cfg.port)
@@ -213,7 +238,7 @@ class SmtpTransport:
             if time.monotonic() - conn.last_used > self.idle_check_after:
                 try:
                     await conn.client.noop()
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                except (TimeoutError, aiosmtplib.SMTPException, OSError):
                     logger.debug("SMTP connection #%d went stale; reconnecting", conn.serial)
                     self._discard(conn)
                     continue
@@ -222,7 +247,11 @@ class SmtpTransport:
 
     def _release(self, conn: _Connection) -> None:
         conn.last_used = time.monotonic()
-        if self._closed or not conn.client.is_connected or conn.sent >= self.max_messages_per_connection:
+        if (
+            self._closed
+            or not conn.client.is_connected
+            or conn.sent >= self.max_messages_per_connection
+        ):
             # Recycle politely in the background; never block the caller on QUIT.
             self._spawn_quit(conn)
         else:
@@ -242,7 +271,7 @@ class SmtpTransport:
     async def _quit(self, conn: _Connection) -> None:
         try:
             await asyncio.wait_for(conn.client.quit(), timeout=min(self.timeout, 5.0))
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             pass
         finally:
             conn.client.close()
@@ -271,14 +300,19 @@ class SmtpTransport:
                 reusable = True  # aiosmtplib has already sent RSET
                 raise self._reply_error("recipient refused", rcpt, code, text) from None
             except aiosmtplib.SMTPServerDisconnected as exc:
-                logger.warning("SMTP connection #%d lost while sending to %s: %s", conn.serial, _mask(rcpt), _describe(exc))
+                logger.warning(
+                    "SMTP connection #%d lost while sending to %s: %s",
+                    conn.serial,
+                    _mask(rcpt),
+                    _describe(exc),
+                )
                 raise TemporaryDeliveryError(f"SMTP connection lost: {_describe(exc)}") from None
             except aiosmtplib.SMTPResponseException as exc:
                 # Sender refused / data refused / other reply: the session is still usable
                 # unless the server said it is closing (421).
                 reusable = exc.code != 421
                 raise self._reply_error(type(exc).__name__, rcpt, exc.code, exc.message) from None
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 logger.warning("SMTP send to %s failed: %s", _mask(rcpt), _describe(exc))
                 raise TemporaryDeliveryError(f"SMTP send failed: {_describe(exc)}") from None
             finally:
@@ -364,9 +398,8 @@ class MaildirTransport:
         name = self._unique_name()
         tmp_path = self.path / "tmp" / name
         new_path = self.path / "new" / name
-        data = (
-            f"Return-Path: <{mail_from}>\nDelivered-To: {rcpt}\n".encode("utf-8")
-            + message.replace(b"\r\n", b"\n")
+        data = f"Return-Path: <{mail_from}>\nDelivered-To: {rcpt}\n".encode() + message.replace(
+            b"\r\n", b"\n"
         )
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -384,10 +417,8 @@ class MaildirTransport:
             except (AttributeError, PermissionError, NotImplementedError):
                 os.rename(tmp_path, new_path)  # file systems without hard links
         except BaseException:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp_path)
-            except OSError:
-                pass
             raise
         _fsync_dir(self.path / "new")
         return name
@@ -398,7 +429,12 @@ class MaildirTransport:
         try:
             name = await asyncio.to_thread(self._write, mail_from, rcpt, message)
         except OSError as exc:
-            logger.error("cannot write message for %s into Maildir %s: %s", _mask(rcpt), self.path, _describe(exc))
+            logger.error(
+                "cannot write message for %s into Maildir %s: %s",
+                _mask(rcpt),
+                self.path,
+                _describe(exc),
+            )
             raise TemporaryDeliveryError(f"cannot write into Maildir: {_describe(exc)}") from None
         logger.info("message for %s written to Maildir %s (%s)", _mask(rcpt), self.path, name)
 
@@ -415,7 +451,9 @@ class MaildirTransport:
 # --------------------------------------------------------------------------- factory
 
 
-def transport_from_settings(smtp_url: str | None, data_dir: Path) -> SmtpTransport | MaildirTransport:
+def transport_from_settings(
+    smtp_url: str | None, data_dir: Path
+) -> SmtpTransport | MaildirTransport:
     """SMTP when ``AVARA_VIEWER_SMTP_URL`` is set, else a Maildir at ``data_dir / "maildir"``."""
     if smtp_url is None or not smtp_url.strip():
         return MaildirTransport(Path(data_dir) / "maildir")

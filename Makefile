@@ -1,0 +1,48 @@
+# Avara Viewer: `make run` serves a demo on http://127.0.0.1:8000, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PG_VERSION = $(shell ls /etc/postgresql 2>/dev/null | head -n1)
+
+.PHONY: install run test test-deps lint fuzz bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python server/pyproject.toml sdk/pyproject.toml
+	$(BIN)/pip install --quiet -e ./server -e ./sdk
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed server/pyproject.toml sdk/pyproject.toml
+	$(BIN)/pip install --quiet -e './server[test]' -e './sdk[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/avara-viewer migrate
+	$(BIN)/avara-viewer demo
+	$(BIN)/avara-viewer serve --host 127.0.0.1 --port 8000
+
+# Everything the tests need that is not a Python package: Debian's chromium for the browser
+# tests, and a running PostgreSQL.
+test-deps: $(VENV)/.test-installed
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@pg_isready -h 127.0.0.1 -p 5432 -q || { \
+		echo "Starting PostgreSQL $(PG_VERSION)"; \
+		pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start; \
+		for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; }
+
+test: test-deps
+	$(BIN)/python -m pytest server/tests sdk/tests
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check server sdk bench
+	$(BIN)/mypy --strict sdk/src
+
+clean:
+	rm -rf $(VENV) .avara-viewer

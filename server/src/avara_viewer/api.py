@@ -1,0 +1,138 @@
+"""Shared plumbing of the JSON API: mutations with Idempotency-Key, JSON responses, OpenAPI bits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import idempotency
+from .clock import utcnow
+from .context import AppContext
+from .errors import Problem, ValidationFailed
+
+Mutation = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _replay(stored: idempotency.StoredResponse) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _reused() -> ValidationFailed:
+    return ValidationFailed(
+        "This Idempotency-Key was already used with a different request body.",
+        code="idempotency_key_reused",
+        errors=[
+            {
+                "field": "Idempotency-Key",
+                "message": "was already used with a different request",
+            }
+        ],
+    )
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > idempotency.MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            "The Idempotency-Key header must be 1 to 255 characters.",
+            errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}],
+        )
+    return key
+
+
+async def run_mutation(
+    ctx: AppContext,
+    request: Request,
+    clinic_id: str,
+    body: dict[str, Any],
+    mutation: Mutation,
+) -> Response:
+    """Run mutation in one transaction; with an Idempotency-Key, record or replay its response.
+
+    The response is stored in the same transaction as the work, so a retry after a crash
+    either finds both or neither.
+    """
+    key = idempotency_key(request)
+    fingerprint = idempotency.request_fingerprint(request.method, request.url.path, body)
+    ttl = ctx.settings.idempotency_ttl
+
+    if key is not None:
+        stored = await ctx.db.read(lambda c: idempotency.find(c, clinic_id, key, utcnow() - ttl))
+        if stored is not None:
+            if stored.request_hash != fingerprint:
+                raise _reused()
+            return _replay(stored)
+
+    async def transaction(
+        conn: AsyncConnection,
+    ) -> tuple[int, str] | idempotency.StoredResponse:
+        now = utcnow()
+        if key is not None:
+            stored = await idempotency.find(conn, clinic_id, key, now - ttl)
+            if stored is not None:
+                return stored
+        status, payload = await mutation(conn)
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        if key is not None:
+            await idempotency.store(
+                conn,
+                clinic_id=clinic_id,
+                key=key,
+                request_hash=fingerprint,
+                status_code=status,
+                body=text,
+                now=now,
+                ttl=ttl,
+            )
+        return status, text
+
+    try:
+        outcome = await ctx.db.write(transaction)
+    except IntegrityError:
+        # A concurrent request committed the same unique value first (PostgreSQL): run again,
+        # and the checks inside the transaction now see it and answer as they should.
+        outcome = await ctx.db.write(transaction)
+    if isinstance(outcome, idempotency.StoredResponse):
+        if outcome.request_hash != fingerprint:
+            raise _reused()
+        return _replay(outcome)
+    status, text = outcome
+    return Response(text, status_code=status, media_type="application/json")
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem responses an operation can give."""
+    descriptions = {
+        400: "Malformed JSON",
+        401: "Missing or invalid API key",
+        403: "Not allowed",
+        404: "Unknown object (or one of another clinic)",
+        409: "Conflict; not retried (x-should-retry: false)",
+        413: "Body over 64 KiB",
+        415: "Body is not JSON",
+        422: "Validation failed; `errors` names every bad field",
+        429: "Rate limited; see Retry-After",
+    }
+    return {s: {"model": Problem, "description": descriptions[s]} for s in statuses}

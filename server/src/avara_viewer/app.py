@@ -1,0 +1,108 @@
+"""The ASGI application: API routers, error handlers, lifespan (database, email delivery)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.responses import Response
+
+from . import __version__, errors
+from .api import json_response
+from .config import Settings
+from .context import AppContext
+from .email.delivery import DeliveryLoop
+from .errors import PROBLEM_JSON
+from .users import endpoints as users_endpoints
+from .users.schemas import UserInviteRequest
+
+log = logging.getLogger("avara_viewer")
+
+
+def create_app(settings: Settings | None = None, *, deliver_email: bool = True) -> FastAPI:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = AppContext.create(settings)
+        app.state.ctx = ctx
+        await ctx.db.start()
+        delivery: asyncio.Task[None] | None = None
+        if deliver_email:
+            loop = DeliveryLoop(settings, ctx.db, ctx.outbox_wakeup)
+            delivery = asyncio.create_task(loop.run(), name="avara-viewer-email")
+        try:
+            yield
+        finally:
+            if delivery is not None:
+                delivery.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await delivery
+            await ctx.db.close()
+
+    app = FastAPI(
+        title="Avara Viewer API",
+        version=__version__,
+        description=(
+            "User management for imaging clinics. Authenticate with `Authorization: Bearer "
+            "<API key>`; every call acts inside the key's clinic. Errors are RFC 9457 "
+            "`application/problem+json` documents with a stable `code`."
+        ),
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(users_endpoints.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return json_response(200, {"status": "ok"})
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = schema.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for model in (UserInviteRequest,):
+        body = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+        for name, definition in body.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+        schemas[model.__name__] = body
+    components["securitySchemes"] = {
+        "ApiKey": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key of one clinic.",
+        }
+    }
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            if path.startswith("/v1/"):
+                operation["security"] = [{"ApiKey": []}]
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if status.isdigit() and int(status) >= 400 and "application/json" in content:
+                    content[PROBLEM_JSON] = content.pop("application/json")
+            # FastAPI's generic 422 entry describes its own error shape; ours is a Problem.
+            if "422" in operation.get("responses", {}):
+                operation["responses"]["422"]["content"] = {
+                    PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                }
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,277 @@
+"""The `avara-viewer` command: serve, worker, migrate, and the operator's bootstrap commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from .config import Settings
+
+app = typer.Typer(no_args_is_help=True, help="Avara Viewer: user management for imaging clinics.")
+clinics_app = typer.Typer(no_args_is_help=True, help="Manage clinics.")
+keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
+owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners.")
+app.add_typer(clinics_app, name="clinics")
+app.add_typer(keys_app, name="api-keys")
+app.add_typer(owners_app, name="owners")
+
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the bad setting
+        err.print(f"[red]Invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from .db import Database
+
+    async def main() -> T:
+        db = Database(settings)
+        try:
+            return await db.write(work)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]Error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from .migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings)
+    err.print(f"Database is up to date ({_describe_db(settings)}).")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_email: Annotated[
+        bool,
+        typer.Option(
+            "--no-email",
+            help="Do not deliver email from this process (run `worker` instead).",
+        ),
+    ] = False,
+) -> None:
+    """Serve the API and the dashboard, and deliver email (unless --no-email)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings()
+    _logging()
+    application = create_app(settings, deliver_email=not no_email)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Deliver queued email only (run beside several `serve --no-email` processes)."""
+    from .db import Database
+    from .email.delivery import DeliveryLoop
+
+    settings = _settings()
+    _logging()
+
+    async def main() -> None:
+        db = Database(settings)
+        await db.start()
+        task = asyncio.create_task(DeliveryLoop(settings, db).run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await db.close()
+
+    asyncio.run(main())
+
+
+@clinics_app.command("create")
+def clinics_create(
+    name: Annotated[str, typer.Option(help="The clinic's name, as invitees will see it.")],
+) -> None:
+    """Create a clinic; prints its id alone on the last line."""
+    from .clinics.service import create_clinic
+    from .clock import utcnow
+
+    name = name.strip()
+    if not name:
+        _fail("--name must not be empty.")
+    settings = _settings()
+    clinic_id = _with_db(settings, lambda conn: create_clinic(conn, name, utcnow()))
+    err.print(f"Created clinic [bold]{name}[/bold].")
+    typer.echo(clinic_id)
+
+
+@keys_app.command("create")
+def api_keys_create(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    description: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create an API key for a clinic; prints the secret once, alone on the last line."""
+    from .clinics.service import create_api_key
+    from .clock import utcnow
+    from .errors import NotFound
+
+    settings = _settings()
+    try:
+        key = _with_db(
+            settings,
+            lambda conn: create_api_key(
+                conn, settings.resolved_secret_key, clinic, description, utcnow()
+            ),
+        )
+    except NotFound as exc:
+        _fail(exc.detail)
+        return
+    err.print(f"Created API key {key.id}. Store the secret now: it is not shown again.")
+    typer.echo(key.secret)
+
+
+@owners_app.command("invite")
+def owners_invite(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    email: Annotated[str, typer.Option(help="The owner's email address.")],
+    first_name: Annotated[str, typer.Option(help="First name.")],
+    last_name: Annotated[str, typer.Option(help="Last name.")],
+    clinic_role: Annotated[str, typer.Option(help="Clinic role.")] = "Administrative Director",
+) -> None:
+    """Invite a clinic owner (the only way to create one); prints the user id."""
+    from .actor import Actor
+    from .clinics.service import clinic_name
+    from .clock import utcnow
+    from .errors import ProblemError
+    from .fields import validate
+    from .users import service
+    from .users.schemas import UserInviteRequest
+
+    settings = _settings()
+    try:
+        request = validate(
+            UserInviteRequest,
+            {
+                "email": email,
+                "firstName": first_name,
+                "lastName": last_name,
+                "clinicRole": clinic_role,
+                "level": "admin",
+                "canManageStudies": True,
+                "hasDashboardAccess": True,
+            },
+        )
+
+        async def work(conn: Any) -> dict[str, Any]:
+            if await clinic_name(conn, clinic) is None:
+                from .errors import NotFound
+
+                raise NotFound(f"No clinic with id {clinic}.")
+            actor = Actor(clinic_id=clinic, kind="cli", id=None)
+            return await service.invite(conn, settings, actor, request, now=utcnow(), level="owner")
+
+        row = _with_db(settings, work)
+    except ProblemError as exc:
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        _fail(f"{exc.detail} {details}".strip())
+        return
+    err.print(f"Invited owner {row['email']}; the invitation email is queued.")
+    typer.echo(row["id"])
+
+
+@app.command()
+def demo() -> None:
+    """First-run setup used by `make run`: a demo clinic and API key, printed with an example."""
+    from sqlalchemy import func, select
+
+    from .clinics.models import Clinic
+    from .clinics.service import create_api_key, create_clinic
+    from .clock import utcnow
+
+    settings = _settings()
+
+    async def work(conn: Any) -> tuple[str, str | None]:
+        existing = (await conn.execute(select(func.count()).select_from(Clinic.__table__))).scalar()
+        if existing:
+            first = (await conn.execute(select(Clinic.__table__.c.id).limit(1))).scalar()
+            return first, None
+        clinic_id = await create_clinic(conn, "Demo Imaging Clinic", utcnow())
+        key = await create_api_key(
+            conn,
+            settings.resolved_secret_key,
+            clinic_id,
+            "demo key (make run)",
+            utcnow(),
+        )
+        return clinic_id, key.secret
+
+    clinic_id, secret = _with_db(settings, work)
+    out = Console()
+    if secret is None:
+        out.print(
+            f"Data dir {settings.data_dir} already holds clinic {clinic_id}. API keys are stored "
+            "only as hashes, so the demo key cannot be shown again; make a new one with:\n"
+            f"  .venv/bin/avara-viewer api-keys create --clinic {clinic_id} --description mine"
+        )
+        return
+    out.print(f"[bold]Demo clinic:[/bold] {clinic_id}")
+    out.print(f"[bold]API key (shown once):[/bold] {secret}")
+    out.print("Try it:", style="bold")
+    out.print(
+        f"""curl -s {settings.public_url}/v1/viewer/users \\
+  -H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' \\
+  -d '{{"canManageStudies": true, "clinicRole": "Radiologist", "email": "dr.johnson@hospital.org",
+       "firstName": "Sarah", "hasDashboardAccess": true, "lastName": "Johnson", "level": "member"}}'""",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    out.print(
+        f"Emails are written to {settings.data_dir / 'maildir'} unless AVARA_VIEWER_SMTP_URL is set.",
+        highlight=False,
+    )
+
+
+def _describe_db(settings: Settings) -> str:
+    url = settings.resolved_database_url
+    if settings.is_sqlite:
+        return url.split("///", 1)[-1]
+    head, _, tail = url.rpartition("@")
+    return f"{head.split('://')[0]}://…@{tail}" if head else url

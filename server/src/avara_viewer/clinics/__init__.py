@@ -1,0 +1,1 @@
+"""Clinics, their API keys, and authentication of API requests."""

@@ -1,0 +1,111 @@
+"""Settings read from the environment (prefix AVARA_VIEWER_) or a .env file."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | int | timedelta) -> timedelta:
+    """Parse '7d', '12h', '30m', '45s', '2w' or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return timedelta(seconds=int(value))
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 7d, 12h, 30m or seconds)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="AVARA_VIEWER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path(".avara-viewer")
+    database_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Avara Viewer <no-reply@avara-viewer.localhost>"
+    public_url: str = "http://127.0.0.1:8000"
+    invitation_ttl: timedelta = timedelta(days=7)
+    secret_key: str | None = None
+    # SQLite durability: FULL makes every acknowledged commit survive a power cut.
+    sqlite_synchronous: str = "FULL"
+    # Outbox delivery: how long a claimed message stays leased to one process, how often idle
+    # workers look for work, and how long a message is retried before it is marked failed.
+    outbox_lease: timedelta = timedelta(seconds=30)
+    outbox_poll_interval: float = 1.0
+    outbox_give_up_after: timedelta = timedelta(hours=72)
+    outbox_max_backoff: timedelta = timedelta(seconds=60)
+    smtp_max_connections: int = 4
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    rate_limit_per_minute: int = 600
+    resend_cooldown: timedelta = timedelta(seconds=60)
+
+    @field_validator(
+        "invitation_ttl",
+        "outbox_lease",
+        "outbox_give_up_after",
+        "outbox_max_backoff",
+        "idempotency_ttl",
+        "resend_cooldown",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: object) -> timedelta:
+        if isinstance(value, (str, int, timedelta)):
+            return parse_duration(value)
+        raise ValueError("expected a duration such as 7d, 12h, 30m or a number of seconds")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _sync_mode(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be OFF, NORMAL, FULL or EXTRA")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'avara-viewer.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @cached_property
+    def resolved_secret_key(self) -> bytes:
+        """The server secret; generated once and kept in the data dir when not configured."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,39 @@
+"""What a running server shares between requests: settings, database, authenticator, wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
+from .config import Settings
+from .db import Database
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    authenticator: ApiKeyAuthenticator
+    # Set after a commit that queued email, so the delivery loop in this process starts at once.
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    def create(cls, settings: Settings) -> AppContext:
+        return cls(
+            settings=settings,
+            db=Database(settings),
+            authenticator=ApiKeyAuthenticator(settings.resolved_secret_key),
+        )
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+async def api_principal(request: Request) -> ApiPrincipal:
+    ctx = get_context(request)
+    return await ctx.authenticator.authenticate(request, ctx.db.read)

@@ -1,0 +1,22 @@
+"""Every table, imported in one place so the metadata (and Alembic) sees them all."""
+
+from .audit.models import AuditEntry
+from .clinics.models import ApiKey, Clinic
+from .db import Base
+from .email.outbox_models import OutboxMessage
+from .idempotency import IdempotencyRecord
+from .invitations.models import Invitation
+from .users.models import User
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Clinic",
+    "IdempotencyRecord",
+    "Invitation",
+    "OutboxMessage",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Viewer users: invite, list, retrieve, update, revoke access, reactivate."""
