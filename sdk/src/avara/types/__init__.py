@@ -1,0 +1,1 @@
+"""Response models and enumerations of the Avara API."""
