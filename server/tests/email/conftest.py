@@ -11,7 +11,7 @@ import importlib.util
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ import pytest
 if importlib.util.find_spec("avara_viewer") is None:  # not installed: run from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
-from aiosmtpd.controller import Controller  # noqa: E402
-from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -46,7 +46,7 @@ class RecordingHandler:
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0]
         if local == "reject550":
             return "550 5.1.1 No such user here"
@@ -55,12 +55,17 @@ class RecordingHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         if envelope.rcpt_tos and envelope.rcpt_tos[0].split("@", 1)[0] == "data554":
             return "554 5.6.0 Message content rejected"
         with self.lock:
             self.messages.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), session.peer)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    session.peer,
+                )
             )
         return "250 Message accepted for delivery"
 
@@ -93,6 +98,18 @@ def _start(**smtp_kwargs: Any) -> SmtpServer:
     controller = Controller(handler, hostname="127.0.0.1", port=port, **smtp_kwargs)
     controller.start()
     return SmtpServer(handler=handler, controller=controller, port=port)
+
+
+@pytest.fixture
+def unused_port() -> Callable[[], int]:
+    """A function returning a currently free TCP port on 127.0.0.1."""
+    return free_port
+
+
+@pytest.fixture
+def smtp_credentials() -> tuple[str, str]:
+    """(username, password) that ``smtp_auth_server`` accepts."""
+    return USERNAME, PASSWORD
 
 
 @pytest.fixture

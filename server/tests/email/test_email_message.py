@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 import pytest
-
 from avara_viewer.email import build_message, render_invitation
 
 URL = "https://viewer.clinic.example/invitations/accept?token=Zk3q9_Xb-4tPqA1rLw8sYcJ2mN5vH7dE"
@@ -47,9 +46,9 @@ def test_invitation_message_parses_back() -> None:
         level="member",
         has_dashboard_access=True,
         accept_url=URL,
-        expires_at=datetime(2025, 3, 4, 9, 7, tzinfo=timezone.utc),
+        expires_at=datetime(2025, 3, 4, 9, 7, tzinfo=UTC),
     )
-    date = datetime(2025, 2, 25, 9, 7, 1, tzinfo=timezone.utc)
+    date = datetime(2025, 2, 25, 9, 7, 1, tzinfo=UTC)
     raw = build(subject=mail.subject, text=mail.text, html=mail.html, date=date)
     msg = parse(raw)
     assert not msg.defects
@@ -71,7 +70,11 @@ def test_invitation_message_parses_back() -> None:
 
 
 def test_wire_format_is_crlf_7bit_and_short_lines() -> None:
-    raw = build(subject="Ünïcödé " * 30, text="é" * 500 + "\n" + "x" * 2000, html="<p>" + "ü" * 3000 + "</p>")
+    raw = build(
+        subject="Ünïcödé " * 30,
+        text="é" * 500 + "\n" + "x" * 2000,
+        html="<p>" + "ü" * 3000 + "</p>",
+    )
     assert b"\n" not in raw.replace(b"\r\n", b"")
     assert b"\r" not in raw.replace(b"\r\n", b"")
     assert raw.endswith(b"\r\n")
@@ -95,7 +98,10 @@ def test_subject_round_trip(subject: str) -> None:
     assert msg["Subject"] == " ".join(subject.split())
 
 
-@pytest.mark.parametrize("evil", ["\r\nBcc: victim@example.com", "\nBcc: victim@example.com", "\rBcc: x@y", "\x85Bcc: x@y"])
+@pytest.mark.parametrize(
+    "evil",
+    ["\r\nBcc: victim@example.com", "\nBcc: victim@example.com", "\rBcc: x@y", "\x85Bcc: x@y"],
+)
 def test_subject_cannot_inject_headers(evil: str) -> None:
     raw = build(subject=f"Hello{evil}")
     msg = parse(raw)
@@ -112,7 +118,11 @@ def test_subject_control_characters_are_dropped() -> None:
 @pytest.mark.parametrize("field", ["mail_from", "to", "message_id"])
 @pytest.mark.parametrize("evil", ["\r\nBcc: victim@example.com", "\nX: y", "\r", "\x00"])
 def test_crlf_in_addresses_and_message_id_is_rejected(field: str, evil: str) -> None:
-    value = {"mail_from": "a@b.example", "to": "c@d.example", "message_id": "outbox-1@avara-viewer"}[field]
+    value = {
+        "mail_from": "a@b.example",
+        "to": "c@d.example",
+        "message_id": "outbox-1@avara-viewer",
+    }[field]
     with pytest.raises(ValueError):
         build(**{field: value + evil})
 
@@ -124,9 +134,13 @@ def test_malformed_message_id_is_rejected(message_id: str) -> None:
 
 
 def test_non_ascii_display_name_and_idn_domain() -> None:
-    msg = parse(build(mail_from="Clinique Élan <no-reply@clinique.example>", to="Zoë <zoe@bücher.example>"))
+    msg = parse(
+        build(mail_from="Clinique Élan <no-reply@clinique.example>", to="Zoë <zoe@bücher.example>")
+    )
     sender = msg["From"].addresses[0]
-    assert sender.display_name == "Clinique Élan" and sender.addr_spec == "no-reply@clinique.example"
+    assert (
+        sender.display_name == "Clinique Élan" and sender.addr_spec == "no-reply@clinique.example"
+    )
     rcpt = msg["To"].addresses[0]
     assert rcpt.display_name == "Zoë" and rcpt.addr_spec == "zoe@xn--bcher-kva.example"
     with pytest.raises(ValueError):
@@ -162,11 +176,11 @@ def test_random_round_trips() -> None:
 
 def test_dates() -> None:
     naive = datetime(2025, 1, 2, 3, 4, 5)
-    assert parsedate_to_datetime(parse(build(date=naive))["Date"]) == naive.replace(tzinfo=timezone.utc)
+    assert parsedate_to_datetime(parse(build(date=naive))["Date"]) == naive.replace(tzinfo=UTC)
     eastern = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=-5)))
     assert parsedate_to_datetime(parse(build(date=eastern))["Date"]) == eastern
     now = parsedate_to_datetime(parse(build())["Date"])
-    assert abs((now - datetime.now(timezone.utc)).total_seconds()) < 5
+    assert abs((now - datetime.now(UTC)).total_seconds()) < 5
 
 
 def test_boundaries_are_unique_per_message() -> None:

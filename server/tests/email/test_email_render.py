@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 import html as html_lib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import jinja2
 import pytest
-
 from avara_viewer.email import RenderedEmail, render_invitation, render_password_reset
 from avara_viewer.email.render import clean_inline, environment, format_expiry
 
-ACCEPT_URL = "https://viewer.clinic.example/invitations/accept?token=Zk3q9_Xb-4tPqA1rLw8sYcJ2mN5vH7dE"
-EXPIRES = datetime(2025, 3, 4, 9, 7, tzinfo=timezone.utc)
+ACCEPT_URL = (
+    "https://viewer.clinic.example/invitations/accept?token=Zk3q9_Xb-4tPqA1rLw8sYcJ2mN5vH7dE"
+)
+EXPIRES = datetime(2025, 3, 4, 9, 7, tzinfo=UTC)
 
 
 def invitation(**overrides) -> RenderedEmail:
@@ -122,13 +123,22 @@ def test_bidi_and_control_characters_are_removed() -> None:
 
 def test_expiry_formatting_converts_to_utc() -> None:
     paris = timezone(timedelta(hours=1))
-    assert format_expiry(datetime(2025, 1, 1, 0, 30, tzinfo=paris)) == "Tuesday, 31 December 2024 at 23:30 UTC"
+    assert (
+        format_expiry(datetime(2025, 1, 1, 0, 30, tzinfo=paris))
+        == "Tuesday, 31 December 2024 at 23:30 UTC"
+    )
     assert format_expiry(datetime(2025, 1, 1, 0, 30)) == "Wednesday, 1 January 2025 at 00:30 UTC"
 
 
 @pytest.mark.parametrize(
     "url",
-    ["javascript:alert(1)", "/relative/accept?token=x", "https://a.example/x y", "https://a.example/\r\nX: y", ""],
+    [
+        "javascript:alert(1)",
+        "/relative/accept?token=x",
+        "https://a.example/x y",
+        "https://a.example/\r\nX: y",
+        "",
+    ],
 )
 def test_links_must_be_absolute_http(url: str) -> None:
     with pytest.raises(ValueError):
@@ -144,7 +154,10 @@ def test_long_names_are_capped() -> None:
 def test_password_reset() -> None:
     url = "https://viewer.clinic.example/password-reset?token=abc"
     mail = render_password_reset(
-        clinic_name="Northside <Imaging>", first_name="Sarah\r\nX", reset_url=url, expires_at=EXPIRES
+        clinic_name="Northside <Imaging>",
+        first_name="Sarah\r\nX",
+        reset_url=url,
+        expires_at=EXPIRES,
     )
     assert mail.subject == "Reset your Avara Viewer password for Northside <Imaging>"
     assert "Hello Sarah X," in mail.text

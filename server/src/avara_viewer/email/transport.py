@@ -104,7 +104,8 @@ def parse_smtp_url(url: str) -> SmtpConfig:
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
             raise ValueError(
-                f"{SETTING} must start with smtp://, smtps:// or smtp+starttls:// (got {parts.scheme or 'no'} scheme)"
+                f"{SETTING} must start with smtp://, smtps:// or smtp+starttls:// "
+                f"(got {parts.scheme or 'no'} scheme)"
             )
         host = parts.hostname
         port = parts.port  # ValueError when not a number in 0..65535
@@ -185,7 +186,9 @@ class SmtpTransport:
             username=cfg.username,
             password=cfg.password,
             use_tls=cfg.use_tls,
-            start_tls=cfg.start_tls,  # False for plain smtp://: never upgrade behind the user's back
+            # False for plain smtp://: never upgrade (and verify certificates) behind the
+            # user's back; smtp+starttls:// requires STARTTLS.
+            start_tls=cfg.start_tls,
             timeout=self.timeout,
         )
         try:
@@ -307,11 +310,29 @@ class SmtpTransport:
                     _describe(exc),
                 )
                 raise TemporaryDeliveryError(f"SMTP connection lost: {_describe(exc)}") from None
-            except aiosmtplib.SMTPResponseException as exc:
-                # Sender refused / data refused / other reply: the session is still usable
-                # unless the server said it is closing (421).
+            except aiosmtplib.SMTPSenderRefused as exc:
                 reusable = exc.code != 421
-                raise self._reply_error(type(exc).__name__, rcpt, exc.code, exc.message) from None
+                if exc.code == 552:  # RFC 1870: the message is too big for this server
+                    raise self._reply_error(
+                        "message refused", rcpt, exc.code, exc.message
+                    ) from None
+                # Anything else at MAIL FROM ("530 authentication required", "550 sender
+                # not allowed") is a verdict on our configuration, not on this message:
+                # keep the message queued until the configuration is fixed.
+                logger.error(
+                    "SMTP server refused the sender (check AVARA_VIEWER_MAIL_FROM and %s): %s %s",
+                    SETTING,
+                    exc.code,
+                    exc.message,
+                )
+                raise TemporaryDeliveryError(
+                    f"sender refused: {exc.code} {exc.message}", code=exc.code
+                ) from None
+            except aiosmtplib.SMTPResponseException as exc:
+                # DATA refused or another reply: the session is still usable unless the
+                # server said it is closing (421).
+                reusable = exc.code != 421
+                raise self._reply_error("message refused", rcpt, exc.code, exc.message) from None
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                 logger.warning("SMTP send to %s failed: %s", _mask(rcpt), _describe(exc))
                 raise TemporaryDeliveryError(f"SMTP send failed: {_describe(exc)}") from None
@@ -392,7 +413,8 @@ class MaildirTransport:
         now = time.time()
         seconds = int(now)
         micros = int((now - seconds) * 1_000_000)
-        return f"{seconds}.M{micros}P{os.getpid()}Q{next(self._counter)}R{secrets.token_hex(8)}.{self._host}"
+        unique = f"M{micros}P{os.getpid()}Q{next(self._counter)}R{secrets.token_hex(8)}"
+        return f"{seconds}.{unique}.{self._host}"
 
     def _write(self, mail_from: str, rcpt: str, message: bytes) -> str:
         name = self._unique_name()
