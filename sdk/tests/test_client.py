@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import API_KEY, BASE_URL, USER, FakeAPI
+from avara_fakes import API_KEY, BASE_URL, USER, FakeAPI
 
 import avara
 from avara import AsyncAvara, Avara, AvaraError

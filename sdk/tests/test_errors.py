@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import FakeAPI
+from avara_fakes import FakeAPI
 
 import avara
 from avara import AsyncAvara, Avara, FieldError

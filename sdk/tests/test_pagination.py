@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import FakeAPI, invitation, user
+from avara_fakes import FakeAPI, invitation, user
 
 from avara import AsyncAvara, Avara
 from avara.pagination import AsyncUsersPage, SyncInvitationsPage, SyncUsersPage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import INVITATION, USER, FakeAPI
+from avara_fakes import INVITATION, USER, FakeAPI
 
 import avara
 from avara import APIResponse, AsyncAvara, Avara

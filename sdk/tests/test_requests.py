@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from conftest import INVITATION, USER, FakeAPI, invitation, user
+from avara_fakes import INVITATION, USER, FakeAPI, invitation, user
 
 from avara import AsyncAvara, Avara
 from avara.pagination import AsyncCursorPage, SyncCursorPage

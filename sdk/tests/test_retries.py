@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import INVITATION, USER, FakeAPI
+from avara_fakes import INVITATION, USER, FakeAPI
 
 import avara
 from avara import AsyncAvara, Avara
