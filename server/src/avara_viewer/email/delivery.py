@@ -174,6 +174,11 @@ class DeliveryLoop:
         except PermanentDeliveryError as exc:
             log.warning("email %d refused permanently: %s", message.id, exc)
             return "failed", str(exc)[:1000]
+        except ValueError as exc:
+            # The message cannot be built (e.g. an address the mail format cannot carry):
+            # retrying cannot help.
+            log.warning("email %d cannot be built: %s", message.id, exc)
+            return "failed", f"cannot build message: {exc}"[:1000]
         except TemporaryDeliveryError as exc:
             log.info("email %d delayed (attempt %d): %s", message.id, message.attempts, exc)
             return "retry", str(exc)[:1000]
