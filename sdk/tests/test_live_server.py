@@ -198,7 +198,7 @@ def test_second_invite_of_an_email_is_a_conflict_not_retried(
         seed_invite(client, email="dr.twice@hospital.org")
     assert len(counter.requests) == 1
     assert caught.value.status_code == 409
-    assert caught.value.code
+    assert caught.value.code == "email_already_exists"
     assert first.email == "Dr.Twice@Hospital.org"
 
 
@@ -211,6 +211,7 @@ def test_invalid_field_is_named_in_the_error(
 ) -> None:
     with pytest.raises(avara.UnprocessableEntityError) as caught:
         seed_invite(client, **changes)
+    assert caught.value.code == "validation_error"
     assert field in [error.field for error in caught.value.errors]
     assert all(error.message for error in caught.value.errors)
     assert len(counter.requests) == 1
