@@ -18,8 +18,10 @@ from .config import Settings
 from .context import AppContext
 from .email.delivery import DeliveryLoop
 from .errors import PROBLEM_JSON
+from .invitations import endpoints as invitations_endpoints
+from .invitations.schemas import InvitationRevokeRequest
 from .users import endpoints as users_endpoints
-from .users.schemas import UserInviteRequest
+from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
 
 log = logging.getLogger("avara_viewer")
 
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
+    # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
+    app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)
 
     @app.get("/healthz", include_in_schema=False)
@@ -77,7 +81,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in (UserInviteRequest,):
+    for model in (UserInviteRequest, UserUpdateRequest, UserIdRequest, InvitationRevokeRequest):
         body = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         for name, definition in body.pop("$defs", {}).items():
             schemas.setdefault(name, definition)

@@ -39,6 +39,9 @@ def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
 
     async def main() -> T:
         db = Database(settings)
+        # Through the writer (on SQLite: BEGIN IMMEDIATE), so a command that reads before it
+        # writes never loses the race for the write lock to a running server.
+        await db.start()
         try:
             return await db.write(work)
         finally:

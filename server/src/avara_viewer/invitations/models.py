@@ -27,6 +27,8 @@ class Invitation(Base):
     # queued -> sent | failed: whether the mail server has taken the latest email.
     delivery_status: Mapped[str] = mapped_column(String(10), default="queued")
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the current link was issued (creation or the latest resend): the resend cooldown.
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

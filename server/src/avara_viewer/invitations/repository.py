@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import and_, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..email import outbox
-from ..ids import derive_token, new_invitation_id, token_hash
+from ..ids import INVITATION_ID, derive_token, new_invitation_id, token_hash
+from ..pagination import Position, before
+from ..users.models import User
 from .models import Invitation
 
 invitations = Invitation.__table__
+users = User.__table__
 
 TOKEN_PURPOSE = "invitation"
 
 
 def invitation_token(secret_key: bytes, invitation_id: str, nonce: str) -> str:
     return derive_token(secret_key, TOKEN_PURPOSE, invitation_id, nonce)
+
+
+def _new_link(secret_key: bytes, invitation_id: str) -> tuple[str, str]:
+    nonce = secrets.token_hex(16)
+    return nonce, token_hash(invitation_token(secret_key, invitation_id, nonce))
 
 
 async def create_and_queue(
@@ -35,7 +47,7 @@ async def create_and_queue(
 ) -> str:
     """Insert a `sent` invitation and queue its email; returns the invitation id."""
     invitation_id = new_invitation_id()
-    nonce = secrets.token_hex(16)
+    nonce, hashed = _new_link(secret_key, invitation_id)
     await conn.execute(
         invitations.insert().values(
             id=invitation_id,
@@ -46,13 +58,21 @@ async def create_and_queue(
             invited_source=invited_source,
             status="sent",
             token_nonce=nonce,
-            token_hash=token_hash(invitation_token(secret_key, invitation_id, nonce)),
+            token_hash=hashed,
             expiry=expiry,
             delivery_status="queued",
+            issued_at=now,
             created_at=now,
             updated_at=now,
         )
     )
+    await _queue_email(conn, clinic_id, invitation_id, email, nonce, now)
+    return invitation_id
+
+
+async def _queue_email(
+    conn: AsyncConnection, clinic_id: str, invitation_id: str, email: str, nonce: str, now: datetime
+) -> None:
     await outbox.enqueue(
         conn,
         clinic_id=clinic_id,
@@ -62,4 +82,174 @@ async def create_and_queue(
         payload={"nonce": nonce},
         now=now,
     )
-    return invitation_id
+
+
+async def reissue_and_queue(
+    conn: AsyncConnection,
+    *,
+    secret_key: bytes,
+    clinic_id: str,
+    invitation_id: str,
+    email: str,
+    expiry: datetime,
+    now: datetime,
+) -> None:
+    """A new link and expiry for a `sent` invitation, and its email; the old link dies (its
+    hash is replaced) and its queued email is cancelled (the delivery loop checks the nonce)."""
+    nonce, hashed = _new_link(secret_key, invitation_id)
+    await conn.execute(
+        update(invitations)
+        .where(invitations.c.id == invitation_id)
+        .values(
+            token_nonce=nonce,
+            token_hash=hashed,
+            expiry=expiry,
+            delivery_status="queued",
+            issued_at=now,
+            updated_at=now,
+        )
+    )
+    await cancel_queued_email(conn, invitation_id)
+    await _queue_email(conn, clinic_id, invitation_id, email, nonce, now)
+
+
+async def revoke(conn: AsyncConnection, invitation_id: str, now: datetime) -> None:
+    """Mark revoked and replace the link's hash with one of a token nobody holds."""
+    await conn.execute(
+        update(invitations)
+        .where(invitations.c.id == invitation_id)
+        .values(
+            status="revoked",
+            token_nonce=secrets.token_hex(16),
+            token_hash=token_hash(secrets.token_hex(32)),
+            updated_at=now,
+        )
+    )
+    await cancel_queued_email(conn, invitation_id)
+
+
+async def touch(conn: AsyncConnection, invitation_id: str, now: datetime) -> None:
+    await conn.execute(
+        update(invitations).where(invitations.c.id == invitation_id).values(updated_at=now)
+    )
+
+
+async def cancel_queued_email(conn: AsyncConnection, invitation_id: str) -> None:
+    await conn.execute(
+        update(outbox.outbox)
+        .where(
+            outbox.outbox.c.kind == outbox.INVITATION,
+            outbox.outbox.c.subject_id == invitation_id,
+            outbox.outbox.c.status == "pending",
+        )
+        .values(status="cancelled", last_error="superseded by a resend or revocation")
+    )
+
+
+async def pending_for_user(conn: AsyncConnection, user_id: str) -> list[str]:
+    """Ids of the user's `sent` invitations (normally one)."""
+    rows = await conn.execute(
+        select(invitations.c.id).where(
+            invitations.c.user_id == user_id, invitations.c.status == "sent"
+        )
+    )
+    return list(rows.scalars())
+
+
+async def latest_for_user(conn: AsyncConnection, user_id: str) -> Any:
+    return (
+        await conn.execute(
+            select(invitations.c.id, invitations.c.status)
+            .where(invitations.c.user_id == user_id)
+            .order_by(invitations.c.created_at.desc(), invitations.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
+async def was_accepted(conn: AsyncConnection, user_id: str) -> bool:
+    found = await conn.execute(
+        select(invitations.c.id)
+        .where(invitations.c.user_id == user_id, invitations.c.status == "accepted")
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+_JOINED = select(
+    invitations.c.id,
+    invitations.c.clinic_id,
+    invitations.c.user_id,
+    invitations.c.inviter_id,
+    invitations.c.invited_by_api_key_id,
+    invitations.c.invited_source,
+    invitations.c.status,
+    invitations.c.expiry,
+    invitations.c.delivery_status,
+    invitations.c.issued_at,
+    invitations.c.created_at,
+    invitations.c.updated_at,
+    users.c.email,
+    users.c.first_name,
+    users.c.middle_name,
+    users.c.last_name,
+    users.c.suffix1,
+    users.c.suffix2,
+    users.c.phone_number,
+    users.c.clinic_role,
+    users.c.level,
+    users.c.can_manage_studies,
+    users.c.has_dashboard_access,
+).join(users, users.c.id == invitations.c.user_id)
+
+
+async def get(
+    conn: AsyncConnection, clinic_id: str, invitation_id: str, *, for_update: bool = False
+) -> Any:
+    """The clinic's invitation joined with its user's fields, or None (also for bad ids)."""
+    if not INVITATION_ID.match(invitation_id):
+        return None
+    query = _JOINED.where(invitations.c.clinic_id == clinic_id, invitations.c.id == invitation_id)
+    if for_update:
+        query = query.with_for_update(of=invitations)
+    return (await conn.execute(query)).mappings().first()
+
+
+@dataclass(frozen=True)
+class InvitationFilters:
+    """The filters of invitations.list; None means not filtered."""
+
+    statuses: tuple[str, ...] | None = None
+    expired: str = "all"
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    user_id: str | None = None
+
+
+async def page(
+    conn: AsyncConnection,
+    clinic_id: str,
+    filters: InvitationFilters,
+    after: Position | None,
+    limit: int,
+    now: datetime,
+) -> Sequence[Any]:
+    """Up to `limit` invitations newest first, read along ix_invitations_clinic_created."""
+    query = _JOINED.where(invitations.c.clinic_id == clinic_id)
+    if filters.statuses is not None:
+        query = query.where(invitations.c.status.in_(filters.statuses))
+    lapsed = and_(invitations.c.status == "sent", invitations.c.expiry <= now)
+    if filters.expired == "expired":
+        query = query.where(lapsed)
+    elif filters.expired == "not-expired":
+        query = query.where(not_(lapsed))
+    if filters.created_from is not None:
+        query = query.where(invitations.c.created_at >= filters.created_from)
+    if filters.created_before is not None:
+        query = query.where(invitations.c.created_at < filters.created_before)
+    if filters.user_id is not None:
+        query = query.where(invitations.c.user_id == filters.user_id)
+    if after is not None:
+        query = query.where(before(invitations.c.created_at, invitations.c.id, after))
+    query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit)
+    return (await conn.execute(query)).mappings().all()

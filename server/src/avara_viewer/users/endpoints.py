@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..actor import Actor
-from ..api import problem_responses, run_mutation
+from ..api import json_response, problem_responses, run_mutation
 from ..clinics.auth import ApiPrincipal
 from ..clock import utcnow
 from ..context import api_principal, get_context
-from ..fields import validate
+from ..fields import InvitedSource, UserLevel, UserStatus, validate
 from ..jsonbody import read_json_object
+from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
 from . import service
-from .schemas import UserInviteRequest, UserOut, user_wire
+from .repository import UserFilters
+from .schemas import (
+    SuccessOut,
+    UserIdRequest,
+    UserInviteRequest,
+    UserListOut,
+    UserOut,
+    user_wire,
+    validate_update,
+)
 
 router = APIRouter(prefix="/v1/viewer/users", tags=["users"])
 
 _API_ERRORS = (400, 401, 413, 415, 422, 429)
 
 
-def _actor(request: Request, principal: ApiPrincipal) -> Actor:
+def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
     return Actor(
         clinic_id=principal.clinic_id,
         kind="api_key",
@@ -69,7 +79,7 @@ async def invite_user(
     ctx = get_context(request)
     body = await read_json_object(request)
     invite: UserInviteRequest = validate(UserInviteRequest, body)
-    actor = _actor(request, principal)
+    actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
         row = await service.invite(conn, ctx.settings, actor, invite, now=utcnow())
@@ -79,3 +89,172 @@ async def invite_user(
     if response.status_code == 201:
         ctx.outbox_wakeup.set()
     return response
+
+
+def mutation_openapi(body_schema: str | None) -> dict[str, Any]:
+    """OpenAPI extras of a POST or PATCH: its JSON body (by schema name) and Idempotency-Key."""
+    extra: dict[str, Any] = {
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": (
+                    "Replays the first response for 24 h when sent again with the same body."
+                ),
+            }
+        ]
+    }
+    if body_schema is not None:
+        extra["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{body_schema}"}}
+            },
+        }
+    return extra
+
+
+UserIdPath = Annotated[
+    str, Path(alias="userId", description="usr_ followed by 32 lowercase hex characters")
+]
+
+
+@router.get(
+    "",
+    operation_id="users_list",
+    summary="List users",
+    description=(
+        "The clinic's users, newest first (ties broken by id), one page at a time: pass the "
+        "`cursor` of a page to get the next. Every page costs the same, however deep."
+    ),
+    response_model=UserListOut,
+    responses=problem_responses(401, 422, 429),
+)
+async def list_users(
+    request: Request,
+    principal: ApiPrincipal = Depends(api_principal),
+    cursor: Annotated[str | None, Query(description="The `cursor` of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Users per page")] = DEFAULT_LIMIT,
+    email: Annotated[str | None, Query(description="Exact address, ignoring case")] = None,
+    first_name: Annotated[
+        str | None, Query(alias="firstName", description="Part of the first name, ignoring case")
+    ] = None,
+    last_name: Annotated[
+        str | None, Query(alias="lastName", description="Part of the last name, ignoring case")
+    ] = None,
+    level: Annotated[UserLevel | None, Query()] = None,
+    invited_source: Annotated[InvitedSource | None, Query(alias="invitedSource")] = None,
+    status: Annotated[UserStatus | None, Query()] = None,
+) -> Response:
+    ctx = get_context(request)
+    filters = UserFilters(
+        email=email,
+        first_name=first_name,
+        last_name=last_name,
+        level=level,
+        invited_source=invited_source,
+        status=status,
+    )
+    page = await ctx.db.read(
+        lambda conn: service.list_users(
+            conn, ctx.settings, principal.clinic_id, filters, cursor=cursor, limit=limit
+        )
+    )
+    return json_response(200, page.wire())
+
+
+@router.post(
+    "/revoke-access",
+    operation_id="users_revoke_access",
+    summary="Revoke a user's access",
+    description=(
+        "The user can no longer log in, their dashboard sessions end and a pending invitation "
+        "is revoked (its link stops working). Owners cannot be revoked through the API."
+    ),
+    response_model=SuccessOut,
+    responses=problem_responses(*_API_ERRORS, 403, 404, 409),
+    openapi_extra=mutation_openapi("UserIdRequest"),
+)
+async def revoke_access(
+    request: Request, principal: ApiPrincipal = Depends(api_principal)
+) -> Response:
+    return await _user_action(request, principal, service.revoke_access)
+
+
+@router.post(
+    "/reactivate",
+    operation_id="users_reactivate",
+    summary="Reactivate a revoked user",
+    description=(
+        "A revoked user who had joined becomes active again. One who never accepted their "
+        "invitation goes back to `invited` with a fresh invitation email. Reactivating an "
+        "active or invited user is a 409."
+    ),
+    response_model=SuccessOut,
+    responses=problem_responses(*_API_ERRORS, 403, 404, 409),
+    openapi_extra=mutation_openapi("UserIdRequest"),
+)
+async def reactivate(
+    request: Request, principal: ApiPrincipal = Depends(api_principal)
+) -> Response:
+    return await _user_action(request, principal, service.reactivate)
+
+
+async def _user_action(request: Request, principal: ApiPrincipal, action: Any) -> Response:
+    ctx = get_context(request)
+    body = await read_json_object(request)
+    named: UserIdRequest = validate(UserIdRequest, body)
+    actor = api_actor(request, principal)
+
+    async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        message = await action(conn, ctx.settings, actor, named.user_id, now=utcnow())
+        return 200, {"success": True, "message": message}
+
+    response = await run_mutation(ctx, request, principal.clinic_id, body, mutation)
+    ctx.outbox_wakeup.set()
+    return response
+
+
+@router.get(
+    "/{userId}",
+    operation_id="users_retrieve",
+    summary="Retrieve a user",
+    response_model=UserOut,
+    responses=problem_responses(401, 404, 429),
+)
+async def retrieve_user(
+    request: Request, user_id: UserIdPath, principal: ApiPrincipal = Depends(api_principal)
+) -> Response:
+    ctx = get_context(request)
+    row = await ctx.db.read(lambda conn: service.get_user(conn, principal.clinic_id, user_id))
+    return json_response(200, user_wire(row))
+
+
+@router.patch(
+    "/{userId}",
+    operation_id="users_update",
+    summary="Update a user",
+    description=(
+        "Changes the fields given, with the rules of the invite call; `null` clears an optional "
+        "field. The email cannot be changed; admins must keep dashboard access; owners cannot "
+        "be changed through the API (403). An empty body changes nothing."
+    ),
+    response_model=UserOut,
+    responses=problem_responses(*_API_ERRORS, 403, 404),
+    openapi_extra=mutation_openapi("UserUpdateRequest"),
+)
+async def update_user(
+    request: Request, user_id: UserIdPath, principal: ApiPrincipal = Depends(api_principal)
+) -> Response:
+    ctx = get_context(request)
+    body = await read_json_object(request)
+    update = validate_update(body)
+    actor = api_actor(request, principal)
+
+    async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
+        row = await service.update_user(conn, ctx.settings, actor, user_id, update, now=utcnow())
+        return 200, user_wire(row)
+
+    return await run_mutation(ctx, request, principal.clinic_id, body, mutation)

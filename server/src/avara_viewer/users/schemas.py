@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..clock import rfc3339
+from ..errors import ValidationFailed
 from ..fields import (
     AssignableLevel,
     ClinicRole,
@@ -20,6 +21,7 @@ from ..fields import (
     UserLevel,
     UserStatus,
     WireModel,
+    validate,
 )
 
 
@@ -37,6 +39,66 @@ class UserInviteRequest(WireModel):
     phone_number: Phone | None = Field(default=None, description="10-15 digits")
     suffix1: Suffix | None = None
     suffix2: Suffix | None = None
+
+
+class UserUpdateRequest(WireModel):
+    """Change any of the invite fields but `email`; `null` clears an optional field."""
+
+    can_manage_studies: bool | None = None
+    clinic_role: ClinicRole | None = None
+    first_name: Name | None = None
+    has_dashboard_access: bool | None = None
+    last_name: Name | None = None
+    level: AssignableLevel | None = None
+    middle_name: Name | None = None
+    phone_number: Phone | None = Field(default=None, description="10-15 digits; null clears it")
+    suffix1: Suffix | None = None
+    suffix2: Suffix | None = None
+
+
+# Fields an update may not set to null: they have no "unset" state.
+REQUIRED_ON_UPDATE = (
+    "canManageStudies",
+    "clinicRole",
+    "firstName",
+    "hasDashboardAccess",
+    "lastName",
+    "level",
+)
+
+
+def validate_update(data: dict[str, Any]) -> UserUpdateRequest:
+    """Validate an update body (wire names) and raise one 422 naming every bad field."""
+    errors: list[dict[str, str]] = []
+    rest = dict(data)
+    if "email" in rest:
+        del rest["email"]
+        errors.append({"field": "email", "message": "cannot be changed after the invitation"})
+    for name in REQUIRED_ON_UPDATE:
+        if name in rest and rest[name] is None:
+            del rest[name]
+            errors.append({"field": name, "message": "cannot be null; leave it out to keep it"})
+    try:
+        update: UserUpdateRequest = validate(UserUpdateRequest, rest)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors or [])
+    if errors:
+        names = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        raise ValidationFailed(f"Invalid fields: {names}.", errors=errors)
+    return update
+
+
+class UserIdRequest(WireModel):
+    """Names the user an action applies to."""
+
+    user_id: str = Field(description="usr_ followed by 32 lowercase hex characters")
+
+
+class SuccessOut(BaseModel):
+    """The outcome of an action that returns no object."""
+
+    success: bool
+    message: str
 
 
 class UserOut(BaseModel):
@@ -82,3 +144,26 @@ def user_wire(row: Any) -> dict[str, Any]:
         "lastLoginAt": rfc3339(row["last_login_at"]),
         "status": row["status"],
     }
+
+
+class UserListOut(BaseModel):
+    """One page of users, newest first."""
+
+    users: list[UserOut]
+    cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+    has_more: bool = Field(alias="hasMore")
+
+
+# The wire names of the user's editable fields, and their column names.
+EDITABLE_FIELDS = {
+    "firstName": "first_name",
+    "middleName": "middle_name",
+    "lastName": "last_name",
+    "suffix1": "suffix1",
+    "suffix2": "suffix2",
+    "phoneNumber": "phone_number",
+    "clinicRole": "clinic_role",
+    "level": "level",
+    "canManageStudies": "can_manage_studies",
+    "hasDashboardAccess": "has_dashboard_access",
+}

@@ -1,0 +1,263 @@
+"""Recording, verifying and exporting the audit trail.
+
+Every change to users and invitations calls `record()` inside its own transaction, so the
+entry commits with the change or not at all. Entries of one clinic form a chain: entry n
+carries the hash of entry n-1 and its own hash is sha256(prev_hash + canonical JSON of the
+entry), so editing, deleting or reordering any entry but the newest breaks the chain and
+`verify()` names the first broken one.
+
+Appending must see the clinic's latest entry: on SQLite the single writer already serializes
+every write; on PostgreSQL a transaction-scoped advisory lock per clinic does. Callers record
+after their other writes, so the lock is held only for the end of the transaction.
+
+No secrets go in: callers pass field changes of users and invitations, never tokens, nonces,
+key hashes or passwords (`diff()` refuses such field names as a guard).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..actor import Actor
+from ..clock import rfc3339
+from ..pagination import Position, decode_cursor, encode_cursor, invalid_cursor, split_page
+from .models import AuditEntry
+
+audit_log = AuditEntry.__table__
+
+GENESIS = "0" * 64
+REQUEST_ID_MAX = 64
+_SECRET_WORDS = ("token", "nonce", "password", "hash", "secret")
+_CURSOR_KIND = "audit"
+
+
+def _instant(value: datetime) -> str:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(timespec="microseconds") + "Z"
+
+
+def canonical(entry: Mapping[str, Any]) -> str:
+    """The JSON that is hashed: every recorded column but the hashes, keys sorted."""
+    return json.dumps(
+        {
+            "clinicId": entry["clinic_id"],
+            "seq": entry["seq"],
+            "actorType": entry["actor_type"],
+            "actorId": entry["actor_id"],
+            "action": entry["action"],
+            "targetType": entry["target_type"],
+            "targetId": entry["target_id"],
+            "changes": json.loads(entry["changes"]),
+            "requestId": entry["request_id"],
+            "createdAt": _instant(entry["created_at"]),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(entry)).encode()).hexdigest()
+
+
+def diff(before_values: Mapping[str, Any], after_values: Mapping[str, Any]) -> dict[str, Any]:
+    """{field: {"before", "after"}} for the fields whose value changed (wire names)."""
+    changes: dict[str, Any] = {}
+    for name in sorted(set(before_values) | set(after_values)):
+        if any(word in name.lower() for word in _SECRET_WORDS):
+            raise ValueError(f"refusing to audit the secret-looking field {name!r}")
+        old, new = before_values.get(name), after_values.get(name)
+        if old != new:
+            changes[name] = {"before": old, "after": new}
+    return changes
+
+
+def _lock_key(clinic_id: str) -> int:
+    return int.from_bytes(
+        hashlib.sha256(f"audit:{clinic_id}".encode()).digest()[:8], "big", signed=True
+    )
+
+
+def _clean_request_id(request_id: str | None) -> str | None:
+    if request_id is None:
+        return None
+    cleaned = "".join(ch for ch in request_id if ch.isprintable())[:REQUEST_ID_MAX]
+    return cleaned or None
+
+
+async def record(
+    conn: AsyncConnection,
+    actor: Actor,
+    *,
+    action: str,
+    target_type: str,
+    target_id: str | None,
+    changes: Mapping[str, Any],
+    now: datetime,
+) -> None:
+    """Append one entry to the actor's clinic chain, in the caller's transaction."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(actor.clinic_id)}
+        )
+    last = (
+        await conn.execute(
+            select(audit_log.c.seq, audit_log.c.hash)
+            .where(audit_log.c.clinic_id == actor.clinic_id)
+            .order_by(audit_log.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    seq, prev_hash = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
+    entry = {
+        "clinic_id": actor.clinic_id,
+        "seq": seq,
+        "actor_type": actor.kind,
+        "actor_id": actor.id,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "changes": json.dumps(
+            dict(changes), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ),
+        "request_id": _clean_request_id(actor.request_id),
+        "created_at": now.astimezone(UTC),
+    }
+    await conn.execute(
+        audit_log.insert().values(**entry, prev_hash=prev_hash, hash=entry_hash(prev_hash, entry))
+    )
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first entry of a clinic whose chain does not verify."""
+
+    clinic_id: str
+    seq: int
+    entry_id: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"clinic {self.clinic_id}: entry seq {self.seq} (id {self.entry_id}) {self.reason}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    clinics: int
+    entries: int
+    breaks: list[Break]
+
+
+async def verify(conn: AsyncConnection, clinic_id: str | None = None) -> Verification:
+    """Recompute every chain (or one clinic's); the first break of each clinic is reported."""
+    query = select(audit_log).order_by(audit_log.c.clinic_id, audit_log.c.seq)
+    if clinic_id is not None:
+        query = query.where(audit_log.c.clinic_id == clinic_id)
+    breaks: list[Break] = []
+    clinics = entries = 0
+    current: str | None = None
+    expected_seq, prev_hash, broken = 1, GENESIS, False
+    result = await conn.stream(query)
+    async for row in result.mappings():
+        entries += 1
+        if row["clinic_id"] != current:
+            current, clinics = row["clinic_id"], clinics + 1
+            expected_seq, prev_hash, broken = 1, GENESIS, False
+        if broken:
+            continue
+        reason = None
+        if row["seq"] != expected_seq:
+            reason = f"has sequence {row['seq']}, expected {expected_seq} (an entry is missing)"
+        elif row["prev_hash"] != prev_hash:
+            reason = "does not link to the entry before it"
+        else:
+            try:
+                recomputed = entry_hash(prev_hash, row)
+            except (ValueError, TypeError):
+                recomputed = None
+            if recomputed != row["hash"]:
+                reason = "was changed after it was written (its hash does not match)"
+        if reason is not None:
+            breaks.append(Break(row["clinic_id"], row["seq"], row["id"], reason))
+            broken = True
+            continue
+        expected_seq, prev_hash = row["seq"] + 1, row["hash"]
+    return Verification(clinics, entries, breaks)
+
+
+def entry_wire(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry as shown in the dashboard and exported: camelCase, changes parsed."""
+    return {
+        "seq": row["seq"],
+        "createdAt": rfc3339(row["created_at"]),
+        "actorType": row["actor_type"],
+        "actorId": row["actor_id"],
+        "action": row["action"],
+        "targetType": row["target_type"],
+        "targetId": row["target_id"],
+        "changes": json.loads(row["changes"]),
+        "requestId": row["request_id"],
+        "hash": row["hash"],
+    }
+
+
+async def iter_since(
+    conn: AsyncConnection, clinic_id: str, since: datetime
+) -> AsyncIterator[Mapping[str, Any]]:
+    """The clinic's entries created at or after `since`, oldest first (for export)."""
+    result = await conn.stream(
+        select(audit_log)
+        .where(audit_log.c.clinic_id == clinic_id, audit_log.c.created_at >= since)
+        .order_by(audit_log.c.seq)
+    )
+    async for row in result.mappings():
+        yield row
+
+
+@dataclass(frozen=True)
+class EntryPage:
+    entries: list[dict[str, Any]]
+    cursor: str | None
+    has_more: bool
+
+
+async def list_entries(
+    conn: AsyncConnection,
+    secret_key: bytes,
+    clinic_id: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> EntryPage:
+    """A page of the clinic's entries, newest first (for the dashboard's audit page)."""
+    # seq orders entries exactly; it is carried in the cursor's id slot as a zero-padded string.
+    query = select(audit_log).where(audit_log.c.clinic_id == clinic_id)
+    if cursor is not None:
+        position = decode_cursor(secret_key, _CURSOR_KIND, cursor)
+        if not position.id.isdigit():
+            raise invalid_cursor()
+        query = query.where(audit_log.c.seq < int(position.id))
+    rows = (
+        (await conn.execute(query.order_by(audit_log.c.seq.desc()).limit(limit + 1)))
+        .mappings()
+        .all()
+    )
+    page, has_more = split_page(rows, limit)
+    next_cursor = (
+        encode_cursor(
+            secret_key, _CURSOR_KIND, Position(page[-1]["created_at"], str(page[-1]["seq"]))
+        )
+        if has_more and page
+        else None
+    )
+    return EntryPage([entry_wire(r) for r in page], next_cursor, has_more)
