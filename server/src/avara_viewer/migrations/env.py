@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from avara_viewer.config import Settings
-from avara_viewer.db import make_engine
+from avara_viewer.db import make_async_engine, make_sqlite_engine
 from avara_viewer.models import metadata
 
 config = context.config
@@ -25,9 +25,8 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async() -> None:
-    settings: Settings = config.attributes.get("settings") or Settings()
-    engine = make_engine(settings)
+async def _run_async(settings: Settings) -> None:
+    engine = make_async_engine(settings)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)
@@ -45,4 +44,14 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_async())
+    settings: Settings = config.attributes.get("settings") or Settings()
+    if settings.is_sqlite:
+        sqlite_engine = make_sqlite_engine(settings)
+        try:
+            with sqlite_engine.connect() as sync_conn:
+                _run(sync_conn)
+                sync_conn.commit()
+        finally:
+            sqlite_engine.dispose()
+    else:
+        asyncio.run(_run_async(settings))
