@@ -44,5 +44,12 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check server sdk bench
 	$(BIN)/mypy --strict sdk/src
 
+# Benchmarks are not tests: they need a quiet machine and take a few minutes.
+bench: $(VENV)/.test-installed
+	@command -v wrk >/dev/null 2>&1 || { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/pip install --quiet matplotlib
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) .avara-viewer

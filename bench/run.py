@@ -1,0 +1,496 @@
+"""`make bench`: the invite call under wrk for the baselines and for Avara Viewer, in one run.
+
+Every server runs as one process pinned to CPU 0, wrk pinned to CPU 1, on loopback. Cases:
+a bare ASGI app, the FastAPI app without a database, a naive FastAPI + SQLAlchemy-ORM build
+(bench/baselines) on SQLite (WAL, synchronous=FULL) and PostgreSQL, and `avara-viewer serve`
+on both (delivering its email to an SMTP sink in another process). Then the email figures:
+time from commit to the SMTP server's acceptance, and how fast the delivery loop drains a
+backlog compared with a bare aiosmtplib loop. Results: bench/results/*.json and
+docs/performance.md (table and chart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+sys.path.insert(0, str(BENCH))
+from report import update_section  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_ADMIN)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def fresh_pg_database() -> str:
+    name = f"avara_bench_{uuid.uuid4().hex[:8]}"
+    pg(f'CREATE DATABASE "{name}"')
+    return name
+
+
+@dataclass
+class Result:
+    case: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    non2xx: int
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def run_wrk(port: int, connections: int, seconds: int, key: str) -> tuple[float, float, float, int, int]:
+    cmd = [
+        "taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+        "-s", str(BENCH / "invite.lua"), f"http://127.0.0.1:{port}/v1/viewer/users",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env=dict(os.environ, AVARA_BENCH_KEY=key), check=True
+    ).stdout
+    m = re.search(r"RESULT rps=([\d.]+) p50=([\d.]+) p99=([\d.]+) errors=(\d+) non2xx=(\d+)", out)
+    if not m:
+        raise RuntimeError(f"no result from wrk:\n{out}")
+    return float(m[1]), float(m[2]), float(m[3]), int(m[4]), int(m[5])
+
+
+class Case:
+    """A server process to benchmark: started, measured at several connection counts, stopped."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.port = free_port()
+        self.key = "none"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+        self.env = dict(os.environ)
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Before start: create databases, keys."""
+
+    def start(self) -> None:
+        self.prepare()
+        log = open(self.tmp / "server.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "0", *self.command()], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        wait_ready(f"http://127.0.0.1:{self.port}/", self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Uvicorn(Case):
+    def __init__(self, name: str, module: str, database_url: str | None = None) -> None:
+        super().__init__(name)
+        self.module = module
+        if database_url:
+            self.env["BENCH_DATABASE_URL"] = database_url
+
+    def command(self) -> list[str]:
+        return [
+            str(BIN / "uvicorn"), "--app-dir", str(BENCH / "baselines"), self.module,
+            "--port", str(self.port), "--no-access-log", "--log-level", "warning",
+            "--loop", "uvloop", "--http", "httptools",
+        ]
+
+
+class Avara(Case):
+    def __init__(self, name: str, database_url: str | None, smtp_url: str | None) -> None:
+        super().__init__(name)
+        self.env.update(
+            AVARA_VIEWER_DATA_DIR=str(self.tmp / "data"),
+            AVARA_VIEWER_LOG_FORMAT="text",
+            AVARA_VIEWER_RATE_LIMIT_PER_MINUTE="100000000",
+        )
+        self.env.pop("AVARA_VIEWER_SMTP_URL", None)
+        self.env.pop("AVARA_VIEWER_DATABASE_URL", None)
+        if database_url:
+            self.env["AVARA_VIEWER_DATABASE_URL"] = database_url
+        if smtp_url:
+            self.env["AVARA_VIEWER_SMTP_URL"] = smtp_url
+        self.extra: list[str] = []
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [str(BIN / "avara-viewer"), *args], env=self.env, capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+
+    def prepare(self) -> None:
+        if self.key == "none":
+            self.cli("migrate")
+            clinic = self.cli("clinics", "create", "--name", "Bench Clinic")
+            self.key = self.cli("api-keys", "create", "--clinic", clinic, "--description", "bench")
+
+    def command(self) -> list[str]:
+        return [str(BIN / "avara-viewer"), "serve", "--port", str(self.port), *self.extra]
+
+    def email_latencies(self) -> list[float]:
+        """Seconds from the invite's commit to the SMTP server's acceptance, per email."""
+        rows = self.sql("SELECT created_at, sent_at FROM email_outbox WHERE status = 'sent'")
+        out = []
+        for created, sent in rows:
+            if isinstance(created, str):
+                created, sent = datetime_parse(created), datetime_parse(sent)
+            out.append((sent - created).total_seconds())
+        return out
+
+    def outbox_pending(self) -> int:
+        return int(self.sql("SELECT count(*) FROM email_outbox WHERE status = 'pending'")[0][0])
+
+    def sql(self, query: str) -> list[tuple]:
+        url = self.env.get("AVARA_VIEWER_DATABASE_URL")
+        if not url:
+            import sqlite3
+
+            with sqlite3.connect(self.tmp / "data" / "avara-viewer.db") as conn:
+                return list(conn.execute(query))
+        import asyncpg
+
+        async def run() -> list[tuple]:
+            conn = await asyncpg.connect(url.replace("+asyncpg", ""))
+            try:
+                return [tuple(r) for r in await conn.fetch(query)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+
+def datetime_parse(value: str):  # type: ignore[no-untyped-def]
+    from datetime import datetime
+
+    return datetime.fromisoformat(value)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.out = Path(tempfile.mktemp(prefix="sink-"))
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", "1", sys.executable, str(BENCH / "sink.py"), str(self.port), str(self.out)]
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def stop(self) -> tuple[int, float, float]:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        count, first, last = self.out.read_text().split()
+        return int(count), float(first), float(last)
+
+
+def measure(case: Case, connections: list[int], seconds: int, repeats: int) -> list[Result]:
+    results = []
+    case.start()
+    try:
+        run_wrk(case.port, 8, 2, case.key)  # warm-up
+        for c in connections:
+            runs = [run_wrk(case.port, c, seconds, case.key) for _ in range(repeats)]
+            rps = statistics.median(r[0] for r in runs)
+            best = min(runs, key=lambda r: abs(r[0] - rps))
+            results.append(Result(case.name, c, rps, best[1], best[2], sum(r[3] for r in runs), sum(r[4] for r in runs)))
+            print(f"{case.name:>22} c={c:<3} {rps:8.0f} req/s  p50 {best[1]:7.1f} ms  p99 {best[2]:7.1f} ms  non2xx {best[4]}", flush=True)
+    finally:
+        case.stop()
+    return results
+
+
+def drain(database_url: str | None, messages: int) -> dict[str, float]:
+    """Queue `messages` invitations with delivery off, then time `avara-viewer worker`."""
+    sink = Sink()
+    case = Avara("drain", database_url, sink.url)
+    case.extra = ["--no-email"]
+    case.start()
+    try:
+        asyncio.run(_invite_many(case.port, case.key, messages))
+    finally:
+        case.stop()
+    worker = subprocess.Popen([str(BIN / "avara-viewer"), "worker"], env=case.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    while case.outbox_pending() > 0 and time.monotonic() - started < 300:
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(20)
+    count, first, last = sink.stop()
+    case.cleanup()
+    return {"messages": count, "seconds": elapsed, "per_second": count / (last - first) if last > first else 0}
+
+
+async def _invite_many(port: int, key: str, n: int) -> None:
+    seed = {"canManageStudies": True, "clinicRole": "Radiologist", "firstName": "Sarah",
+            "hasDashboardAccess": True, "lastName": "Johnson", "level": "member"}
+    sem = asyncio.Semaphore(32)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                 headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
+        async def one(i: int) -> None:
+            async with sem:
+                r = await client.post("/v1/viewer/users", json=dict(seed, email=f"drain{i}@hospital.org"))
+                r.raise_for_status()
+        await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def bare_smtp(messages: int) -> dict[str, float]:
+    """A bare aiosmtplib loop: pre-built messages over one connection, and over four."""
+    import aiosmtplib
+
+    sys.path.insert(0, str(ROOT / "server" / "src"))
+    from avara_viewer.email.message import build_message
+
+    data = build_message(mail_from="bench@example.org", to="to@example.org", subject="Bench",
+                         text="x" * 2000, html="<p>" + "x" * 4000 + "</p>", message_id="b@bench")
+    out = {}
+    for connections in (1, 4):
+        sink = Sink()
+
+        async def loop(n: int) -> None:
+            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port)
+            await smtp.connect()
+            for _ in range(n):
+                await smtp.sendmail("bench@example.org", ["to@example.org"], data)
+            await smtp.quit()
+
+        async def main() -> None:
+            await asyncio.gather(*(loop(messages // connections) for _ in range(connections)))
+
+        started = time.monotonic()
+        asyncio.run(main())
+        elapsed = time.monotonic() - started
+        count, _, _ = sink.stop()
+        out[f"bare_{connections}"] = count / elapsed
+    return out
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def chart(results: list[Result], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for case in sorted({r.case for r in results}):
+        rows = sorted((r for r in results if r.case == case), key=lambda r: r.connections)
+        if len(rows) < 2:
+            continue
+        xs = [r.connections for r in rows]
+        ax1.plot(xs, [r.rps for r in rows], marker="o", label=case)
+        ax2.plot(xs, [r.p99_ms for r in rows], marker="o", label=case)
+    ax1.set(xlabel="connections", ylabel="invites/s", title="Throughput", xscale="log")
+    ax2.set(xlabel="connections", ylabel="p99 latency (ms)", title="p99 latency", xscale="log", yscale="log")
+    for ax in (ax1, ax2):
+        ax.grid(True, alpha=0.3)
+        ax.set_xticks(sorted({r.connections for r in results}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def versions() -> str:
+    import fastapi
+    import sqlalchemy
+    import uvicorn
+
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    pgv = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip()
+    import sqlite3
+
+    return (f"Python {platform.python_version()}, FastAPI {fastapi.__version__}, SQLAlchemy "
+            f"{sqlalchemy.__version__}, uvicorn {uvicorn.__version__}, SQLite {sqlite3.sqlite_version}, "
+            f"{pgv}, {wrk.strip()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sweep", default="1,8,32,64", help="connection counts for the chart")
+    parser.add_argument("--quick", action="store_true", help="5 s runs, one repeat, no sweep")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.repeats, args.sweep = 5, 1, "32"
+    sweep = sorted({int(c) for c in args.sweep.split(",")} | {32})
+    RESULTS.mkdir(exist_ok=True)
+    results: list[Result] = []
+    pg_dbs: list[str] = []
+
+    def pg_url() -> str:
+        name = fresh_pg_database()
+        pg_dbs.append(name)
+        return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+
+    sqlite_naive_dir = Path(tempfile.mkdtemp(prefix="naive-"))
+    cases: list[tuple[Case, list[int]]] = [
+        (Uvicorn("bare ASGI", "bare_asgi:app"), [32]),
+        (Uvicorn("FastAPI, no database", "nodb_app:app"), sweep),
+        (Uvicorn("naive ORM, SQLite FULL", "naive_app:app",
+                 f"sqlite+aiosqlite:///{sqlite_naive_dir / 'naive.db'}"), sweep),
+        (Uvicorn("naive ORM, PostgreSQL", "naive_app:app", pg_url()), [32]),
+    ]
+    sink = Sink()
+    avara_sqlite = Avara("Avara Viewer, SQLite FULL", None, sink.url)
+    avara_pg = Avara("Avara Viewer, PostgreSQL", pg_url(), sink.url)
+    cases += [(avara_sqlite, sweep), (avara_pg, [32])]
+    email: dict[str, dict[str, float]] = {}
+    try:
+        for case, conns in cases:
+            results += measure(case, conns, args.seconds, args.repeats)
+            if isinstance(case, Avara):
+                case.start()  # deliver what is still queued, then read the latencies
+                deadline = time.monotonic() + 120
+                while case.outbox_pending() and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                case.stop()
+                lat = case.email_latencies()
+                email[case.name] = {"emails": len(lat), "p50_s": percentile(lat, 50), "p99_s": percentile(lat, 99)}
+                print(f"{case.name}: email commit->accepted p50 {email[case.name]['p50_s']:.3f}s "
+                      f"p99 {email[case.name]['p99_s']:.3f}s over {len(lat)} emails", flush=True)
+            case.cleanup()
+        sink.stop()
+        n = 3000 if not args.quick else 1000
+        drains = {"SQLite": drain(None, n), "PostgreSQL": drain(pg_url(), n)}
+        bare = bare_smtp(n)
+        print("drain", drains, "bare", bare, flush=True)
+    finally:
+        for name in pg_dbs:
+            try:
+                pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception as exc:  # noqa: BLE001
+                print("could not drop", name, exc)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (RESULTS / "throughput.json").write_text(json.dumps(
+        {"results": [asdict(r) for r in results], "email": email, "drain": drains, "bare_smtp": bare}, indent=2))
+    chart(results, ROOT / "docs" / "throughput.png")
+    write_report(results, email, drains, bare, stamp, args)
+
+
+def write_report(results: list[Result], email: dict, drains: dict, bare: dict, stamp: str, args) -> None:  # type: ignore[no-untyped-def]
+    at32 = {r.case: r for r in results if r.connections == 32}
+    naive_sqlite = at32["naive ORM, SQLite FULL"].rps
+    naive_pg = at32["naive ORM, PostgreSQL"].rps
+    nodb = at32["FastAPI, no database"].rps
+    lines = [
+        f"## Invite throughput (run {stamp})",
+        "",
+        f"One server process pinned to CPU 0, wrk (1 thread, 32 connections, {args.seconds} s, "
+        f"median of {args.repeats}) pinned to CPU 1, loopback; every request invites a new address. "
+        "Ratios are against the baseline named in the column.",
+        "",
+        "| case | req/s | p50 ms | p99 ms | non-2xx | × naive (same DB) | × FastAPI no DB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in at32.values():
+        naive = naive_pg if "PostgreSQL" in r.case else naive_sqlite
+        lines.append(
+            f"| {r.case} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.non2xx} | "
+            f"{r.rps / naive:.2f} | {r.rps / nodb:.2f} |"
+        )
+    lines += [
+        "",
+        "![throughput and p99 latency against connections](throughput.png)",
+        "",
+        "### Email",
+        "",
+        "| measure | SQLite | PostgreSQL |",
+        "|---|---:|---:|",
+    ]
+    es, ep = email.get("Avara Viewer, SQLite FULL", {}), email.get("Avara Viewer, PostgreSQL", {})
+    lines.append(f"| commit → accepted by SMTP, p50 (s), during the runs above | {es.get('p50_s', float('nan')):.3f} | {ep.get('p50_s', float('nan')):.3f} |")
+    lines.append(f"| commit → accepted by SMTP, p99 (s) | {es.get('p99_s', float('nan')):.3f} | {ep.get('p99_s', float('nan')):.3f} |")
+    lines.append(f"| emails measured | {es.get('emails', 0):,} | {ep.get('emails', 0):,} |")
+    lines.append(f"| `avara-viewer worker` draining a backlog (msgs/s) | {drains['SQLite']['per_second']:.0f} | {drains['PostgreSQL']['per_second']:.0f} |")
+    lines += [
+        "",
+        f"Bare aiosmtplib loop, pre-built messages, same sink: {bare['bare_1']:.0f} msgs/s on one "
+        f"connection, {bare['bare_4']:.0f} msgs/s on four. Drain ratio (worker / best bare): "
+        f"SQLite {drains['SQLite']['per_second'] / max(bare.values()):.2f}, PostgreSQL "
+        f"{drains['PostgreSQL']['per_second'] / max(bare.values()):.2f}.",
+        "",
+        f"Versions: {versions()}. Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}.",
+    ]
+    update_section("throughput", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
