@@ -8,6 +8,7 @@ subprocess, so the tests see exactly what an integrator sees over HTTP.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email
 import email.policy
 import os
@@ -141,6 +142,12 @@ class SmtpSink:
 # --- the server ---------------------------------------------------------------------------
 
 
+def run_coroutine(make: Callable[[], Any]) -> Any:
+    """asyncio.run in a thread of its own: works while sync Playwright owns this thread's loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def _pg(sql: str, dbname: str = "test") -> None:
     import asyncpg  # type: ignore[import-untyped]
 
@@ -151,7 +158,7 @@ def _pg(sql: str, dbname: str = "test") -> None:
         finally:
             await conn.close()
 
-    asyncio.run(run())
+    run_coroutine(run)
 
 
 @dataclass
@@ -177,6 +184,8 @@ class Server:
             AVARA_VIEWER_OUTBOX_POLL_INTERVAL="0.2",
             AVARA_VIEWER_OUTBOX_LEASE="3s",
             AVARA_VIEWER_SECRET_KEY="test-secret-" + secrets.token_hex(8),
+            # Many tests share one key; the rate limit's own tests pass a small limit.
+            AVARA_VIEWER_RATE_LIMIT_PER_MINUTE="1000000",
         )
         env.pop("AVARA_VIEWER_SMTP_URL", None)
         if smtp_url:
@@ -254,6 +263,6 @@ class Server:
             finally:
                 await conn.close()
 
-        return asyncio.run(run())
+        return run_coroutine(run)  # type: ignore[no-any-return]
 
 

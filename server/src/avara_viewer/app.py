@@ -16,9 +16,11 @@ from . import __version__, errors
 from .api import json_response
 from .config import Settings
 from .context import AppContext
+from .dashboard import mount as mount_dashboard
 from .email.delivery import DeliveryLoop
 from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
+from .ops import web as ops_web
 from .invitations.schemas import InvitationRevokeRequest
 from .users import endpoints as users_endpoints
 from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
                 delivery.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
+            await ctx.rate_limiter.close()
             await ctx.db.close()
 
     app = FastAPI(
@@ -58,9 +61,11 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
+    ops_web.install(app, log_requests=settings.log_requests)
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)
+    mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

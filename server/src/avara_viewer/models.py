@@ -2,10 +2,12 @@
 
 from .audit.models import AuditEntry
 from .clinics.models import ApiKey, Clinic
+from .dashboard.models import LoginThrottle, PasswordReset
 from .db import Base
 from .email.outbox_models import OutboxMessage
 from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
+from .ops.models import RateLimitWindow
 from .users.models import User
 
 metadata = Base.metadata
@@ -16,7 +18,10 @@ __all__ = [
     "Clinic",
     "IdempotencyRecord",
     "Invitation",
+    "LoginThrottle",
     "OutboxMessage",
+    "PasswordReset",
+    "RateLimitWindow",
     "User",
     "metadata",
 ]

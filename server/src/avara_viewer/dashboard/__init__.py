@@ -1,0 +1,18 @@
+"""The web dashboard: server-rendered pages for invitees, members, admins and owners."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard's pages, its stylesheet and its security headers to the app."""
+    from . import admin, audit_pages, public
+    from .web import STATIC, SecurityHeaders
+
+    app.include_router(public.router)
+    app.include_router(admin.router)
+    app.include_router(audit_pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(SecurityHeaders)

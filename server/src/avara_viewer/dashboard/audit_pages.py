@@ -1,0 +1,127 @@
+"""The audit trail for owners and admins: filters, pages, and a CSV download."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from . import service
+from .web import DashboardRoute, ctx_of, page, require_admin
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+PER_PAGE = 50
+CSV_MAX_ROWS = 100_000
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filters(request: Request) -> tuple[service.AuditFilters, dict[str, str]]:
+    params = request.query_params
+    start, end = _day(params.get("from", "")), _day(params.get("to", ""))
+    filters = service.AuditFilters(
+        action=params.get("action", "")[:60],
+        actor_id=params.get("actor", "").strip()[:36],
+        target_id=params.get("target", "").strip()[:36],
+        start=datetime.combine(start, time(), UTC) if start else None,
+        end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
+    )
+    echo = {
+        "action": filters.action,
+        "actor": filters.actor_id,
+        "target": filters.target_id,
+        "from": start.isoformat() if start else "",
+        "to": end.isoformat() if end else "",
+    }
+    return filters, echo
+
+
+@router.get("/audit")
+async def audit_page(request: Request) -> Response:
+    me = await require_admin(request)
+    db = ctx_of(request).db
+    filters, echo = _filters(request)
+    before = request.query_params.get("before", "")
+    before_seq = int(before) if before.isdigit() else None
+    entries = await db.read(
+        lambda conn: service.audit_entries(
+            conn, me.clinic_id, filters, before_seq=before_seq, limit=PER_PAGE + 1
+        )
+    )
+    has_more = len(entries) > PER_PAGE
+    entries = entries[:PER_PAGE]
+    actions = await db.read(lambda conn: service.audit_actions(conn, me.clinic_id))
+    ids = {e["actorId"] for e in entries if e["actorId"]} | {
+        e["targetId"] for e in entries if e["targetId"]
+    }
+    names = await db.read(lambda conn: service.people_names(conn, me.clinic_id, ids))
+    query = {k: v for k, v in echo.items() if v}
+    next_url = "/audit?" + urlencode({**query, "before": entries[-1]["seq"]}) if has_more else None
+    return page(
+        request,
+        "audit.html",
+        entries=[
+            dict(e, changesText=json.dumps(e["changes"], indent=1, ensure_ascii=False))
+            for e in entries
+        ],
+        actions=actions,
+        names=names,
+        filters=echo,
+        next_url=next_url,
+        csv_url="/audit.csv" + ("?" + urlencode(query) if query else ""),
+    )
+
+
+def _csv_cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    # A leading =, +, - or @ would run as a formula when the file is opened in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@router.get("/audit.csv")
+async def audit_csv(request: Request) -> Response:
+    me = await require_admin(request)
+    filters, _ = _filters(request)
+    entries = await ctx_of(request).db.read(
+        lambda conn: service.audit_entries(
+            conn, me.clinic_id, filters, before_seq=None, limit=CSV_MAX_ROWS
+        )
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    columns = [
+        "seq",
+        "createdAt",
+        "actorType",
+        "actorId",
+        "action",
+        "targetType",
+        "targetId",
+        "changes",
+        "requestId",
+        "hash",
+    ]
+    writer.writerow(columns)
+    for entry in entries:
+        writer.writerow([_csv_cell(entry[c]) if entry[c] is not None else "" for c in columns])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="audit-log.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

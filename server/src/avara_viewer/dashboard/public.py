@@ -1,0 +1,323 @@
+"""Pages reached without a session: accepting or declining an invitation, logging in and
+out, and resetting a forgotten password."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..clock import utcnow
+from . import security, service
+from .service import LinkUnusable
+from .web import (
+    DashboardRoute,
+    cookie_secure,
+    ctx_of,
+    current_user,
+    field,
+    form_data,
+    page,
+    redirect,
+    rotate_csrf,
+)
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+# What happened to a link that cannot be used, in the invitee's words.
+LINK_STATES = {
+    "invalid": (
+        "This link is not valid",
+        "The link may be incomplete, it may have been withdrawn by your clinic, or it was "
+        "replaced by a newer invitation email. Use the link in the most recent email you "
+        "received.",
+    ),
+    "expired": ("This invitation has expired", "Invitations are valid for a limited time."),
+    "revoked": ("This invitation was withdrawn", "The invitation was cancelled by your clinic."),
+    "accepted": (
+        "This invitation was already accepted",
+        "Each invitation link can be used once. If you set a password, log in with it.",
+    ),
+    "rejected": ("This invitation was declined", "The invitation was declined with this link."),
+    "used": ("This link was already used", "Each password reset link can be used once."),
+}
+
+
+def _link_problem(request: Request, reason: str, who: str, *, kind: str) -> Response:
+    title, message = LINK_STATES.get(reason, LINK_STATES["invalid"])
+    status = 404 if reason == "invalid" else 410
+    return page(
+        request,
+        "link_problem.html",
+        status=status,
+        token_page=True,
+        title=title,
+        message=message,
+        who=who,
+        kind=kind,
+        reason=reason,
+    )
+
+
+def _who_to_ask(view: service.InvitationView | None) -> str:
+    if view is None:
+        return "your clinic's administrator"
+    if view.inviter_name:
+        return f"{view.inviter_name} at {view.clinic_name}"
+    return f"your clinic's administrator at {view.clinic_name}"
+
+
+async def _invitation(request: Request, token: str) -> service.InvitationView | None:
+    if not token or len(token) > 200:
+        return None
+    return await ctx_of(request).db.read(lambda conn: service.invitation_by_token(conn, token))
+
+
+@router.get("/invitations/accept")
+async def accept_page(request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    view = await _invitation(request, token)
+    if view is None:
+        return _link_problem(request, "invalid", _who_to_ask(None), kind="invitation")
+    state = view.state(utcnow())
+    if state != "open":
+        return _link_problem(request, state, _who_to_ask(view), kind="invitation")
+    return page(request, "accept.html", token_page=True, invitation=view, token=token, errors={})
+
+
+@router.post("/invitations/accept")
+async def accept(request: Request) -> Response:
+    ctx = ctx_of(request)
+    form = await form_data(request)
+    token = field(form, "token")
+    view = await _invitation(request, token)
+    if view is None:
+        return _link_problem(request, "invalid", _who_to_ask(None), kind="invitation")
+    if view.state(utcnow()) != "open":
+        return _link_problem(request, view.state(utcnow()), _who_to_ask(view), kind="invitation")
+    password_hash = None
+    if view.has_dashboard_access:
+        password = form.get("password")
+        confirmation = form.get("password_confirmation")
+        password = password if isinstance(password, str) else ""
+        confirmation = confirmation if isinstance(confirmation, str) else ""
+        errors = security.password_problems(
+            password,
+            confirmation,
+            email=view.email,
+            first_name=view.first_name,
+            last_name=view.last_name,
+        )
+        if errors:
+            return page(
+                request,
+                "accept.html",
+                status=422,
+                token_page=True,
+                invitation=view,
+                token=token,
+                errors=errors,
+            )
+        password_hash = await security.hash_password(password)
+    try:
+        await ctx.db.write(
+            lambda conn: service.accept_invitation(conn, token, password_hash, utcnow())
+        )
+    except LinkUnusable as exc:
+        return _link_problem(request, exc.reason, _who_to_ask(view), kind="invitation")
+    return page(request, "accepted.html", token_page=True, invitation=view)
+
+
+@router.post("/invitations/decline")
+async def decline(request: Request) -> Response:
+    form = await form_data(request)
+    token = field(form, "token")
+    view = await _invitation(request, token)
+    try:
+        if view is None:
+            raise LinkUnusable("invalid")
+        await ctx_of(request).db.write(
+            lambda conn: service.decline_invitation(conn, token, utcnow())
+        )
+    except LinkUnusable as exc:
+        return _link_problem(request, exc.reason, _who_to_ask(view), kind="invitation")
+    return page(request, "declined.html", token_page=True, invitation=view)
+
+
+# --- log in and out -----------------------------------------------------------------------
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this site: never another origin (no open redirect)."""
+    parts = urlsplit(target)
+    if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc:
+        return "/users"
+    return target
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    me = await current_user(request)
+    return redirect(request, "/users" if me else "/login")
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    if await current_user(request):
+        return redirect(request, "/users")
+    return page(
+        request,
+        "login.html",
+        email="",
+        next=_safe_next(request.query_params.get("next", "/users")),
+        error=None,
+        notice=request.query_params.get("notice", ""),
+    )
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    ctx = ctx_of(request)
+    secret = ctx.settings.resolved_secret_key
+    form = await form_data(request)
+    email = field(form, "email")[:320]
+    password = form.get("password")
+    password = password if isinstance(password, str) else ""
+    target = _safe_next(field(form, "next") or "/users")
+    ip = request.client.host if request.client else "unknown"
+    key = service.throttle_key(secret, email, ip)
+    now = utcnow()
+
+    def refuse(status: int, error: str) -> Response:
+        return page(
+            request, "login.html", status=status, email=email, next=target, error=error, notice=""
+        )
+
+    locked = await ctx.db.read(lambda conn: service.locked_until(conn, key, now))
+    if locked is not None:
+        minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
+        response = refuse(
+            429,
+            f"Too many failed attempts. For your security, logging in with this email is "
+            f"paused for about {minutes} minute{'s' if minutes != 1 else ''}. You can also "
+            "reset your password.",
+        )
+        response.headers["Retry-After"] = str(int((locked - now).total_seconds()) + 1)
+        return response
+
+    candidates = (
+        await ctx.db.read(lambda conn: service.login_candidates(conn, email)) if email else []
+    )
+    user = None
+    if not candidates:
+        await security.verify_password(None, password)
+    for candidate in candidates:
+        if await security.verify_password(candidate.password_hash, password):
+            user = candidate
+            break
+    if user is None:
+        locked = await ctx.db.write(lambda conn: service.record_failure(conn, key, utcnow()))
+        if locked is not None:
+            return refuse(
+                429,
+                "Too many failed attempts. For your security, logging in with this email is "
+                "paused for 15 minutes. You can also reset your password.",
+            )
+        return refuse(
+            401, "The email or password is not correct, or this account cannot use the dashboard."
+        )
+
+    await ctx.db.write(lambda conn: service.record_login(conn, user.id, key, utcnow()))
+    rotate_csrf(request)
+    response = redirect(request, target)
+    response.set_cookie(
+        security.SESSION_COOKIE,
+        security.session_cookie(secret, user.id, user.clinic_id, user.session_version),
+        max_age=security.SESSION_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request),
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    rotate_csrf(request)
+    response = redirect(request, "/login?notice=logged-out")
+    response.delete_cookie(security.SESSION_COOKIE, path="/")
+    return response
+
+
+# --- password reset -----------------------------------------------------------------------
+
+
+@router.get("/password-reset")
+async def password_reset_page(request: Request) -> Response:
+    token = request.query_params.get("token")
+    if token is None:
+        return page(request, "reset_request.html", sent=False)
+    now = utcnow()
+    try:
+        account = await ctx_of(request).db.read(
+            lambda conn: service.reset_by_token(conn, token[:200], now)
+        )
+    except LinkUnusable as exc:
+        return _link_problem(request, exc.reason, "your clinic's administrator", kind="reset")
+    return page(
+        request, "reset_form.html", token_page=True, token=token, account=account, errors={}
+    )
+
+
+@router.post("/password-reset")
+async def password_reset(request: Request) -> Response:
+    ctx = ctx_of(request)
+    form = await form_data(request)
+    token = field(form, "token")
+    if not token:
+        email = field(form, "email")[:320]
+        if email:
+            queued = await ctx.db.write(
+                lambda conn: service.request_password_reset(
+                    conn, ctx.settings.resolved_secret_key, email, utcnow()
+                )
+            )
+            if queued:
+                ctx.outbox_wakeup.set()
+        return page(request, "reset_request.html", sent=True)
+    now = utcnow()
+    try:
+        account = await ctx.db.read(lambda conn: service.reset_by_token(conn, token[:200], now))
+    except LinkUnusable as exc:
+        return _link_problem(request, exc.reason, "your clinic's administrator", kind="reset")
+    password = form.get("password")
+    confirmation = form.get("password_confirmation")
+    password = password if isinstance(password, str) else ""
+    errors = security.password_problems(
+        password,
+        confirmation if isinstance(confirmation, str) else "",
+        email=account["email"],
+        first_name=account["first_name"],
+        last_name=account["last_name"],
+    )
+    if errors:
+        return page(
+            request,
+            "reset_form.html",
+            status=422,
+            token_page=True,
+            token=token,
+            account=account,
+            errors=errors,
+        )
+    password_hash = await security.hash_password(password)
+    try:
+        await ctx.db.write(
+            lambda conn: service.complete_password_reset(conn, token, password_hash, utcnow())
+        )
+    except LinkUnusable as exc:
+        return _link_problem(request, exc.reason, "your clinic's administrator", kind="reset")
+    return redirect(request, "/login?notice=password-changed")

@@ -1,0 +1,303 @@
+"""Plumbing shared by the dashboard's pages: templates, the signed-in user, CSRF checks,
+security headers, and the route class that turns refusals into HTML pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi.routing import APIRoute
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..clock import utcnow
+from ..context import AppContext, get_context
+from ..email.render import format_expiry
+from ..errors import ProblemError
+from . import security, service
+
+log = logging.getLogger("avara_viewer.dashboard")
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+
+LEVEL_LABELS = {"owner": "Owner", "admin": "Administrator", "member": "Member"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+)
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "—"
+    return value.strftime("%d %b %Y, %H:%M UTC")
+
+
+def _full_name(row: Any) -> str:
+    parts = [row["first_name"], row["middle_name"], row["last_name"]]
+    name = " ".join(p for p in parts if p)
+    suffixes = ", ".join(s for s in (row["suffix1"], row["suffix2"]) if s)
+    return f"{name}, {suffixes}" if suffixes else name
+
+
+env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+env.filters["when"] = _when
+env.filters["full_name"] = _full_name
+env.filters["level_label"] = lambda level: LEVEL_LABELS.get(level, level)
+env.filters["expiry"] = format_expiry
+
+
+class Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+class PageError(Exception):
+    """Stop and show an error page with this status, title and explanation."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Me:
+    row: Any
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+    @property
+    def clinic_id(self) -> str:
+        return str(self.row["clinic_id"])
+
+    @property
+    def is_admin(self) -> bool:
+        return self.row["level"] in ("owner", "admin")
+
+
+def ctx_of(request: Request) -> AppContext:
+    return get_context(request)
+
+
+def _csrf_seed(request: Request) -> str:
+    seed = getattr(request.state, "csrf_seed", None)
+    if seed is None:
+        seed = request.cookies.get(security.CSRF_COOKIE) or security.new_csrf_seed()
+        request.state.csrf_seed = seed
+    return str(seed)
+
+
+def rotate_csrf(request: Request) -> None:
+    """A new CSRF seed for the response (at login and logout)."""
+    request.state.csrf_seed = security.new_csrf_seed()
+
+
+def _session(request: Request) -> security.Session | None:
+    secret = ctx_of(request).settings.resolved_secret_key
+    return security.read_session(secret, request.cookies.get(security.SESSION_COOKIE))
+
+
+async def current_user(request: Request) -> Me | None:
+    if hasattr(request.state, "me"):
+        me: Me | None = request.state.me
+        return me
+    session = _session(request)
+    me = None
+    if session is not None:
+        row = await ctx_of(request).db.read(
+            lambda conn: service.session_user(
+                conn, session.user_id, session.clinic_id, session.version
+            )
+        )
+        me = Me(row) if row is not None else None
+    request.state.me = me
+    return me
+
+
+async def require_user(request: Request) -> Me:
+    me = await current_user(request)
+    if me is None:
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+        from urllib.parse import quote
+
+        raise Redirect(f"/login?next={quote(target, safe='')}")
+    return me
+
+
+async def require_admin(request: Request) -> Me:
+    me = await require_user(request)
+    if not me.is_admin:
+        raise PageError(
+            403,
+            "You do not have access to this page",
+            "Only your clinic's owners and administrators can open this page. If you need "
+            "to change something here, ask one of them.",
+        )
+    return me
+
+
+async def form_data(request: Request) -> FormData:
+    return await request.form(max_files=1, max_fields=200)
+
+
+def field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def page(
+    request: Request,
+    template: str,
+    *,
+    status: int = 200,
+    token_page: bool = False,
+    **context: Any,
+) -> HTMLResponse:
+    ctx = ctx_of(request)
+    me: Me | None = getattr(request.state, "me", None)
+    seed = _csrf_seed(request)
+    session = _session(request)
+    html = env.get_template(template).render(
+        request_path=request.url.path,
+        token_page=token_page,
+        me=me,
+        csrf_field=security.CSRF_FIELD,
+        csrf_token=security.csrf_token(
+            ctx.settings.resolved_secret_key, seed, session.user_id if session else None
+        ),
+        now=utcnow(),
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    if token_page:
+        response.headers["Referrer-Policy"] = "no-referrer"
+    set_csrf_cookie(request, response)
+    return response
+
+
+def cookie_secure(request: Request) -> bool:
+    return ctx_of(request).settings.public_url.startswith("https://")
+
+
+def set_csrf_cookie(request: Request, response: Response) -> None:
+    seed = _csrf_seed(request)
+    if request.cookies.get(security.CSRF_COOKIE) != seed:
+        response.set_cookie(
+            security.CSRF_COOKIE,
+            seed,
+            httponly=True,
+            samesite="lax",
+            secure=cookie_secure(request),
+            path="/",
+        )
+
+
+def redirect(request: Request, url: str) -> RedirectResponse:
+    response = RedirectResponse(url, status_code=303)
+    set_csrf_cookie(request, response)
+    return response
+
+
+def _csrf_ok(request: Request, form: FormData) -> bool:
+    secret = ctx_of(request).settings.resolved_secret_key
+    session = _session(request)
+    presented = form.get(security.CSRF_FIELD)
+    return security.csrf_valid(
+        secret,
+        request.cookies.get(security.CSRF_COOKIE),
+        session.user_id if session else None,
+        presented if isinstance(presented, str) else None,
+    )
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
+    return page(
+        request, "error.html", status=status, error_status=status, title=title, message=message
+    )
+
+
+class DashboardRoute(APIRoute):
+    """Checks CSRF on every POST and renders redirects and refusals as pages."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                if request.method == "POST":
+                    form = await form_data(request)
+                    if not _csrf_ok(request, form):
+                        raise PageError(
+                            403,
+                            "This form has expired",
+                            "For your security the form could not be accepted (its security "
+                            "token is missing or out of date). Go back, reload the page and "
+                            "try again.",
+                        )
+                return await handler(request)
+            except Redirect as exc:
+                return redirect(request, exc.url)
+            except PageError as exc:
+                return error_page(request, exc.status, exc.title, exc.message)
+            except ProblemError as exc:
+                return error_page(request, exc.status, exc.title, exc.detail)
+            except Exception:
+                log.exception("dashboard error on %s %s", request.method, request.url.path)
+                return error_page(
+                    request,
+                    500,
+                    "Something went wrong",
+                    "The page could not be shown. The error has been logged; please try again.",
+                )
+
+        return run
+
+
+class SecurityHeaders:
+    """Security headers on every response outside the JSON API (pages, static files, errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in (
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                ):
+                    if name not in present:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
