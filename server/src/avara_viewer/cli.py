@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,6 +22,10 @@ owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners.")
 app.add_typer(clinics_app, name="clinics")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(owners_app, name="owners")
+users_app = typer.Typer(no_args_is_help=True, help="Onboard users in bulk.")
+audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the audit trail.")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -270,6 +275,126 @@ def demo() -> None:
         f"Emails are written to {settings.data_dir / 'maildir'} unless AVARA_VIEWER_SMTP_URL is set.",
         highlight=False,
     )
+
+
+@users_app.command("import")
+def users_import(
+    file: Annotated[
+        Path, typer.Argument(help="CSV with the API's column names (email, firstName, ...).")
+    ],
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row and report; invite nobody.")
+    ] = False,
+) -> None:
+    """Invite every row of a CSV file; safe to re-run (existing addresses are reported).
+
+    Exits 0 when no row failed, 1 otherwise."""
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .clinics.service import clinic_name
+    from .users.bulk_import import ImportFileError, read_rows, run_import
+
+    settings = _settings()
+    try:
+        rows = read_rows(file)
+    except ImportFileError as exc:
+        _fail(str(exc))
+        return
+    if _with_db(settings, lambda conn: clinic_name(conn, clinic)) is None:
+        _fail(f"No clinic with id {clinic}.")
+    with Progress(console=err, transient=False) as bar:
+        task = bar.add_task("Checking" if dry_run else "Inviting", total=len(rows))
+        results = asyncio.run(
+            run_import(
+                settings,
+                clinic,
+                rows,
+                dry_run=dry_run,
+                progress=lambda n: bar.advance(task, n),
+            )
+        )
+    table = Table("row", "email", "result", "field", "message")
+    for result in results:
+        if not result.errors:
+            table.add_row(str(result.row), result.email, result.outcome, "", "")
+        for error in result.errors:
+            table.add_row(
+                str(result.row), result.email, result.outcome, error["field"], error["message"]
+            )
+    Console(width=160).print(table)
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no rows"
+    err.print(f"{'Dry run: ' if dry_run else ''}{summary}.")
+    if counts.get("failed"):
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    clinic: Annotated[
+        str | None, typer.Option(help="Verify one clinic (default: every clinic).")
+    ] = None,
+) -> None:
+    """Recompute the audit hash chains; exit 1 naming the first broken entry of a clinic."""
+    from .audit import service as audit
+
+    settings = _settings()
+    result = _with_db(settings, lambda conn: audit.verify(conn, clinic))
+    if result.breaks:
+        for broken in result.breaks:
+            err.print(f"[red]Broken:[/red] {broken}")
+        raise typer.Exit(1)
+    err.print(f"Audit trail intact: {result.entries} entries in {result.clinics} clinic(s).")
+
+
+@audit_app.command("export")
+def audit_export(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    since: Annotated[str, typer.Option(help="First day to include (YYYY-MM-DD, UTC).")],
+    output: Annotated[
+        Path | None, typer.Option(help="CSV file to write (default: standard output).")
+    ] = None,
+) -> None:
+    """Write the clinic's audit entries since a day as CSV, oldest first."""
+    import csv
+    import json
+    import re
+    import sys
+    from datetime import UTC, datetime
+
+    from .audit import service as audit
+
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", since):
+        _fail("--since must be a date as YYYY-MM-DD.")
+    try:
+        start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        _fail("--since must be a date as YYYY-MM-DD.")
+        return
+    settings = _settings()
+    columns = [
+        "seq", "createdAt", "actorType", "actorId", "action", "targetType", "targetId",
+        "changes", "requestId", "hash",
+    ]
+
+    async def rows(conn: Any) -> list[dict[str, Any]]:
+        return [audit.entry_wire(row) async for row in audit.iter_since(conn, clinic, start)]
+
+    entries = _with_db(settings, rows)
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for entry in entries:
+            writer.writerow({**entry, "changes": json.dumps(entry["changes"], sort_keys=True)})
+    finally:
+        if output:
+            handle.close()
+    err.print(f"Exported {len(entries)} audit entries.")
 
 
 def _describe_db(settings: Settings) -> str:
