@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,8 +16,10 @@ from starlette.responses import Response
 from . import idempotency
 from .clock import utcnow
 from .context import AppContext
+from .db import Batcher
 from .errors import Problem, ValidationFailed
 
+P = TypeVar("P")
 Mutation = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
 
 
@@ -120,6 +124,108 @@ async def run_mutation(
         return _replay(outcome)
     status, text = outcome
     return Response(text, status_code=status, media_type="application/json")
+
+
+@dataclass(frozen=True)
+class KeyedPayload(Generic[P]):
+    """A batched mutation's payload with its clinic, Idempotency-Key and request fingerprint."""
+
+    clinic_id: str
+    key: str | None
+    fingerprint: str
+    payload: P
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str
+    replayed: bool = False
+
+    def response(self) -> Response:
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else None
+        return Response(self.body, self.status, media_type="application/json", headers=headers)
+
+
+class IdempotentBatcher(Generic[P]):
+    """Gives a batched mutation the Idempotency-Key rules of `run_mutation`: within the
+    group's transaction, keys already used are replayed (or refused when the body differs),
+    repeats of one key inside the group share the first one's outcome, and the responses of
+    the new work are recorded with it."""
+
+    def __init__(self, inner: Batcher[P, tuple[int, dict[str, Any]]], ttl: timedelta) -> None:
+        self.inner = inner
+        self.ttl = ttl
+
+    async def run(
+        self, conn: AsyncConnection, items: list[KeyedPayload[P]]
+    ) -> list[Answer | Exception]:
+        now = utcnow()
+        keys = list({(i.clinic_id, i.key) for i in items if i.key is not None})
+        stored = await idempotency.find_many(conn, keys, now - self.ttl) if keys else {}
+        outcomes: list[Answer | Exception | None] = [None] * len(items)
+        leaders: dict[tuple[str, str], int] = {}
+        followers: list[tuple[int, int]] = []
+        todo: list[int] = []
+        for n, item in enumerate(items):
+            if item.key is not None:
+                slot = (item.clinic_id, item.key)
+                if slot in stored:
+                    found = stored[slot]
+                    outcomes[n] = (
+                        Answer(found.status_code, found.body, True)
+                        if found.request_hash == item.fingerprint
+                        else _reused()
+                    )
+                    continue
+                if slot in leaders:
+                    followers.append((n, leaders[slot]))
+                    continue
+                leaders[slot] = n
+            todo.append(n)
+        results = await self.inner.run(conn, [items[n].payload for n in todo])
+        records = []
+        for n, result in zip(todo, results, strict=True):
+            if isinstance(result, Exception):
+                outcomes[n] = result
+                continue
+            status, payload = result
+            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            outcomes[n] = Answer(status, text)
+            item = items[n]
+            if item.key is not None:
+                records.append(
+                    idempotency.NewRecord(item.clinic_id, item.key, item.fingerprint, status, text)
+                )
+        await idempotency.store_many(conn, records, now, self.ttl)
+        for n, leader in followers:
+            first = outcomes[leader]
+            if items[n].fingerprint != items[leader].fingerprint:
+                outcomes[n] = _reused()
+            elif isinstance(first, Answer):
+                outcomes[n] = Answer(first.status, first.body, True)
+            else:
+                outcomes[n] = first
+        return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
+
+
+async def run_batched_mutation(
+    ctx: AppContext,
+    request: Request,
+    batcher: IdempotentBatcher[P],
+    clinic_id: str,
+    body: dict[str, Any],
+    payload: P,
+) -> Response:
+    """Like run_mutation, for a mutation whose work is grouped with concurrent requests'."""
+    keyed = KeyedPayload(
+        clinic_id,
+        idempotency_key(request),
+        idempotency.request_fingerprint(request.method, request.url.path, body),
+        payload,
+    )
+    answer: Answer = await ctx.db.write_batched(batcher, keyed)
+    return answer.response()
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
@@ -19,6 +20,8 @@ class AppContext:
     authenticator: ApiKeyAuthenticator
     # Set after a commit that queued email, so the delivery loop in this process starts at once.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Batched mutations of this process, by name (see db.Batcher), made on first use.
+    batchers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

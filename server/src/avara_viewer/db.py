@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import Connection
@@ -37,6 +37,8 @@ from .config import Settings
 log = logging.getLogger("avara_viewer.db")
 
 T = TypeVar("T")
+P = TypeVar("P")
+R = TypeVar("R")
 Operation = Callable[[AsyncConnection], Awaitable[T]]
 
 NAMING = {
@@ -198,15 +200,38 @@ def run_inline(op: Operation[T], conn: Connection) -> T:
     raise RuntimeError("a database operation awaited something other than the database")
 
 
+class Batcher(Protocol[P, R]):
+    """Runs many requests of one kind together: one statement per table for the whole group
+    (executemany) instead of one per request. Returns one outcome per payload, in order: a
+    value, or an exception for that payload alone (a business error such as a conflict). If
+    `run` raises, the group is retried one payload at a time, each in its own SAVEPOINT."""
+
+    async def run(self, conn: AsyncConnection, payloads: list[P]) -> list[R | Exception]: ...
+
+
+async def _run_one(batcher: Batcher[P, R], conn: AsyncConnection, payload: P) -> R:
+    [outcome] = await batcher.run(conn, [payload])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 class _Pending:
-    __slots__ = ("future", "loop", "op")
+    __slots__ = ("batcher", "future", "loop", "op", "payload")
 
     def __init__(
-        self, op: Operation[Any], future: asyncio.Future[Any], loop: asyncio.AbstractEventLoop
+        self,
+        op: Operation[Any] | None,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+        batcher: Batcher[Any, Any] | None = None,
+        payload: Any = None,
     ) -> None:
         self.op = op
         self.future = future
         self.loop = loop
+        self.batcher = batcher
+        self.payload = payload
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
@@ -226,6 +251,8 @@ class Database:
     """The read and write paths (see the module docstring)."""
 
     max_batch = 512
+    # PostgreSQL: batches in flight at once per kind, so one batch's commit overlaps the next.
+    pg_batch_writers = 2
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -239,11 +266,19 @@ class Database:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pg_queues: dict[Any, asyncio.Queue[Any]] = {}
+        self._pg_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Nothing to do: the SQLite writer thread starts with the first write."""
 
     async def close(self) -> None:
+        for task in self._pg_tasks:
+            task.cancel()
+        for task in self._pg_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._pg_tasks.clear()
         if self._writer is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._writer.join)
@@ -274,6 +309,13 @@ class Database:
         if self.engine is not None:
             async with self.engine.begin() as conn:
                 return await op(conn)
+        self._ensure_writer()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(op, future, loop))
+        return await future
+
+    def _ensure_writer(self) -> None:
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
@@ -281,10 +323,6 @@ class Database:
                         target=self._write_loop, name="avara-viewer-writer", daemon=True
                     )
                     self._writer.start()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(op, future, loop))
-        return await future
 
     def _write_loop(self) -> None:
         assert self.sync_engine is not None
@@ -336,19 +374,83 @@ class Database:
     def _run_batch(
         self, conn: Connection, batch: list[_Pending]
     ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        results: dict[int, tuple[bool, Any]] = {}
+        groups: dict[Any, list[int]] = {}
         with conn.begin():
-            for item in batch:
+            for i, item in enumerate(batch):
                 if item.future.cancelled():
-                    outcomes.append((item.future, False, asyncio.CancelledError()))
-                    continue
-                savepoint = conn.begin_nested()
-                try:
-                    value = run_inline(item.op, conn)
-                except Exception as exc:
-                    savepoint.rollback()
-                    outcomes.append((item.future, False, exc))
+                    results[i] = (False, asyncio.CancelledError())
+                elif item.batcher is not None:
+                    groups.setdefault(item.batcher, []).append(i)
                 else:
-                    savepoint.commit()
-                    outcomes.append((item.future, True, value))
-        return outcomes
+                    assert item.op is not None
+                    results[i] = _in_savepoint(conn, item.op)
+            for batcher, indexes in groups.items():
+                payloads = [batch[i].payload for i in indexes]
+                ok, value = _in_savepoint(conn, lambda c, b=batcher, p=payloads: b.run(c, p))
+                if ok:
+                    for i, outcome in zip(indexes, value, strict=True):
+                        results[i] = (not isinstance(outcome, Exception), outcome)
+                    continue
+                log.info("batch of %d failed as a whole (%s); one by one", len(indexes), value)
+                for i in indexes:
+                    results[i] = _in_savepoint(
+                        conn, lambda c, b=batcher, p=batch[i].payload: _run_one(b, c, p)
+                    )
+        return [(item.future, *results[i]) for i, item in enumerate(batch)]
+
+    async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
+        """Queue payload for batcher; return its outcome once the group's commit is durable."""
+        if self.engine is None:
+            self._ensure_writer()
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[R] = loop.create_future()
+            self._queue.put(_Pending(None, future, loop, batcher, payload))
+            return await future
+        queue_for = self._pg_queues.get(batcher)
+        if queue_for is None:
+            queue_for = self._pg_queues[batcher] = asyncio.Queue()
+            for n in range(self.pg_batch_writers):
+                self._pg_tasks.append(
+                    asyncio.create_task(self._pg_batch_loop(batcher, queue_for), name=f"batch-{n}")
+                )
+        pg_future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        queue_for.put_nowait((payload, pg_future))
+        return await pg_future
+
+    async def _pg_batch_loop(self, batcher: Batcher[Any, Any], pending: asyncio.Queue[Any]) -> None:
+        assert self.engine is not None
+        engine = self.engine
+        while True:
+            group = [await pending.get()]
+            while len(group) < self.max_batch and not pending.empty():
+                group.append(pending.get_nowait())
+            group = [(p, f) for p, f in group if not f.cancelled()]
+            if not group:
+                continue
+            outcomes: list[tuple[bool, Any]]
+            try:
+                async with engine.begin() as conn:
+                    values = await batcher.run(conn, [p for p, _ in group])
+                outcomes = [(not isinstance(v, Exception), v) for v in values]
+            except Exception as exc:
+                log.info("batch of %d failed as a whole (%s); one by one", len(group), exc)
+                outcomes = []
+                for payload, _ in group:
+                    try:
+                        async with engine.begin() as conn:
+                            outcomes.append((True, await _run_one(batcher, conn, payload)))
+                    except Exception as one_exc:
+                        outcomes.append((False, one_exc))
+            _settle([(f, ok, v) for (_, f), (ok, v) in zip(group, outcomes, strict=True)])
+
+
+def _in_savepoint(conn: Connection, op: Operation[Any]) -> tuple[bool, Any]:
+    savepoint = conn.begin_nested()
+    try:
+        value = run_inline(op, conn)
+    except Exception as exc:
+        savepoint.rollback()
+        return False, exc
+    savepoint.commit()
+    return True, value

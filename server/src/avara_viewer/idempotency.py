@@ -50,16 +50,39 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
 async def find(
     conn: AsyncConnection, clinic_id: str, key: str, not_before: datetime
 ) -> StoredResponse | None:
-    row = (
-        await conn.execute(
-            select(_table.c.request_hash, _table.c.status_code, _table.c.response_body).where(
+    return (await find_many(conn, [(clinic_id, key)], not_before)).get((clinic_id, key))
+
+
+async def find_many(
+    conn: AsyncConnection, keys: list[tuple[str, str]], not_before: datetime
+) -> dict[tuple[str, str], StoredResponse]:
+    """The live records among (clinic id, key) pairs."""
+    found: dict[tuple[str, str], StoredResponse] = {}
+    by_clinic: dict[str, list[str]] = {}
+    for clinic_id, key in keys:
+        by_clinic.setdefault(clinic_id, []).append(key)
+    for clinic_id, clinic_keys in by_clinic.items():
+        rows = await conn.execute(
+            select(
+                _table.c.key, _table.c.request_hash, _table.c.status_code, _table.c.response_body
+            ).where(
                 _table.c.clinic_id == clinic_id,
-                _table.c.key == key,
+                _table.c.key.in_(clinic_keys),
                 _table.c.created_at >= not_before,
             )
         )
-    ).first()
-    return StoredResponse(row[0], row[1], row[2]) if row else None
+        for key, request_hash, status_code, body in rows:
+            found[(clinic_id, key)] = StoredResponse(request_hash, status_code, body)
+    return found
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    clinic_id: str
+    key: str
+    request_hash: str
+    status_code: int
+    body: str
 
 
 async def store(
@@ -73,21 +96,37 @@ async def store(
     now: datetime,
     ttl: timedelta,
 ) -> None:
+    await store_many(conn, [NewRecord(clinic_id, key, request_hash, status_code, body)], now, ttl)
+
+
+async def store_many(
+    conn: AsyncConnection, records: list[NewRecord], now: datetime, ttl: timedelta
+) -> None:
+    if not records:
+        return
     # An expired record under the same key gives way to the new one.
-    await conn.execute(
-        delete(_table).where(
-            _table.c.clinic_id == clinic_id,
-            _table.c.key == key,
-            _table.c.created_at < now - ttl,
+    by_clinic: dict[str, list[str]] = {}
+    for record in records:
+        by_clinic.setdefault(record.clinic_id, []).append(record.key)
+    for clinic_id, keys in by_clinic.items():
+        await conn.execute(
+            delete(_table).where(
+                _table.c.clinic_id == clinic_id,
+                _table.c.key.in_(keys),
+                _table.c.created_at < now - ttl,
+            )
         )
-    )
     await conn.execute(
-        _table.insert().values(
-            clinic_id=clinic_id,
-            key=key,
-            request_hash=request_hash,
-            status_code=status_code,
-            response_body=body,
-            created_at=now,
-        )
+        _table.insert(),
+        [
+            {
+                "clinic_id": r.clinic_id,
+                "key": r.key,
+                "request_hash": r.request_hash,
+                "status_code": r.status_code,
+                "response_body": r.body,
+                "created_at": now,
+            }
+            for r in records
+        ],
     )

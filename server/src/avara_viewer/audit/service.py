@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..actor import Actor
@@ -95,6 +95,18 @@ def _clean_request_id(request_id: str | None) -> str | None:
     return cleaned or None
 
 
+@dataclass(frozen=True)
+class Draft:
+    """One change to append: who did what to which target."""
+
+    actor: Actor
+    action: str
+    target_type: str
+    target_id: str | None
+    changes: Mapping[str, Any]
+    now: datetime
+
+
 async def record(
     conn: AsyncConnection,
     actor: Actor,
@@ -106,36 +118,53 @@ async def record(
     now: datetime,
 ) -> None:
     """Append one entry to the actor's clinic chain, in the caller's transaction."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(actor.clinic_id)}
-        )
-    last = (
-        await conn.execute(
-            select(audit_log.c.seq, audit_log.c.hash)
-            .where(audit_log.c.clinic_id == actor.clinic_id)
-            .order_by(audit_log.c.seq.desc())
-            .limit(1)
-        )
-    ).first()
-    seq, prev_hash = (last.seq + 1, last.hash) if last is not None else (1, GENESIS)
-    entry = {
-        "clinic_id": actor.clinic_id,
-        "seq": seq,
-        "actor_type": actor.kind,
-        "actor_id": actor.id,
-        "action": action,
-        "target_type": target_type,
-        "target_id": target_id,
-        "changes": json.dumps(
-            dict(changes), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ),
-        "request_id": _clean_request_id(actor.request_id),
-        "created_at": now.astimezone(UTC),
-    }
-    await conn.execute(
-        audit_log.insert().values(**entry, prev_hash=prev_hash, hash=entry_hash(prev_hash, entry))
-    )
+    await record_many(conn, [Draft(actor, action, target_type, target_id, changes, now)])
+
+
+_LAST_ENTRY = (
+    select(audit_log.c.seq, audit_log.c.hash)
+    .where(audit_log.c.clinic_id == bindparam("clinic_id"))
+    .order_by(audit_log.c.seq.desc())
+    .limit(1)
+)
+_INSERT = audit_log.insert()
+
+
+async def record_many(conn: AsyncConnection, drafts: list[Draft]) -> None:
+    """Append entries in order, each clinic's chain read once and extended in memory."""
+    if not drafts:
+        return
+    clinic_ids = sorted({d.actor.clinic_id for d in drafts})
+    heads: dict[str, tuple[int, str]] = {}
+    for clinic_id in clinic_ids:  # sorted, so concurrent writers take the locks in one order
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(clinic_id)}
+            )
+        last = (await conn.execute(_LAST_ENTRY, {"clinic_id": clinic_id})).first()
+        heads[clinic_id] = (last.seq, last.hash) if last is not None else (0, GENESIS)
+    rows = []
+    for draft in drafts:
+        clinic_id = draft.actor.clinic_id
+        seq, prev_hash = heads[clinic_id]
+        entry = {
+            "clinic_id": clinic_id,
+            "seq": seq + 1,
+            "actor_type": draft.actor.kind,
+            "actor_id": draft.actor.id,
+            "action": draft.action,
+            "target_type": draft.target_type,
+            "target_id": draft.target_id,
+            "changes": json.dumps(
+                dict(draft.changes), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ),
+            "request_id": _clean_request_id(draft.actor.request_id),
+            "created_at": draft.now.astimezone(UTC),
+        }
+        digest = entry_hash(prev_hash, entry)
+        rows.append({**entry, "prev_hash": prev_hash, "hash": digest})
+        heads[clinic_id] = (seq + 1, digest)
+    await conn.execute(_INSERT, rows)
 
 
 @dataclass(frozen=True)

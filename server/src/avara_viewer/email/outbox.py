@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,15 @@ INVITATION = "invitation"
 PASSWORD_RESET = "password_reset"
 
 
+@dataclass(frozen=True)
+class Queued:
+    clinic_id: str
+    kind: str
+    subject_id: str
+    recipient: str
+    payload: dict[str, Any]
+
+
 async def enqueue(
     conn: AsyncConnection,
     *,
@@ -26,16 +36,27 @@ async def enqueue(
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
+    await enqueue_many(conn, [Queued(clinic_id, kind, subject_id, recipient, payload)], now)
+
+
+_INSERT = outbox.insert()
+
+
+async def enqueue_many(conn: AsyncConnection, messages: list[Queued], now: datetime) -> None:
     await conn.execute(
-        outbox.insert().values(
-            clinic_id=clinic_id,
-            kind=kind,
-            subject_id=subject_id,
-            payload=json.dumps(payload, separators=(",", ":")),
-            recipient=recipient,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+        _INSERT,
+        [
+            {
+                "clinic_id": m.clinic_id,
+                "kind": m.kind,
+                "subject_id": m.subject_id,
+                "payload": json.dumps(m.payload, separators=(",", ":")),
+                "recipient": m.recipient,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for m in messages
+        ],
     )

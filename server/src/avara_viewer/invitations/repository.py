@@ -32,6 +32,17 @@ def _new_link(secret_key: bytes, invitation_id: str) -> tuple[str, str]:
     return nonce, token_hash(invitation_token(secret_key, invitation_id, nonce))
 
 
+@dataclass(frozen=True)
+class NewInvitation:
+    clinic_id: str
+    user_id: str
+    email: str
+    inviter_id: str | None
+    api_key_id: str | None
+    invited_source: str
+    expiry: datetime
+
+
 async def create_and_queue(
     conn: AsyncConnection,
     *,
@@ -46,28 +57,46 @@ async def create_and_queue(
     now: datetime,
 ) -> str:
     """Insert a `sent` invitation and queue its email; returns the invitation id."""
-    invitation_id = new_invitation_id()
-    nonce, hashed = _new_link(secret_key, invitation_id)
-    await conn.execute(
-        invitations.insert().values(
-            id=invitation_id,
-            clinic_id=clinic_id,
-            user_id=user_id,
-            inviter_id=inviter_id,
-            invited_by_api_key_id=api_key_id,
-            invited_source=invited_source,
-            status="sent",
-            token_nonce=nonce,
-            token_hash=hashed,
-            expiry=expiry,
-            delivery_status="queued",
-            issued_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    await _queue_email(conn, clinic_id, invitation_id, email, nonce, now)
+    new = NewInvitation(clinic_id, user_id, email, inviter_id, api_key_id, invited_source, expiry)
+    [invitation_id] = await create_and_queue_many(conn, secret_key, [new], now)
     return invitation_id
+
+
+_INSERT = invitations.insert()
+
+
+async def create_and_queue_many(
+    conn: AsyncConnection, secret_key: bytes, new: list[NewInvitation], now: datetime
+) -> list[str]:
+    """Insert `sent` invitations and queue their emails; returns their ids in order."""
+    rows, queued = [], []
+    for n in new:
+        invitation_id = new_invitation_id()
+        nonce, hashed = _new_link(secret_key, invitation_id)
+        rows.append(
+            {
+                "id": invitation_id,
+                "clinic_id": n.clinic_id,
+                "user_id": n.user_id,
+                "inviter_id": n.inviter_id,
+                "invited_by_api_key_id": n.api_key_id,
+                "invited_source": n.invited_source,
+                "status": "sent",
+                "token_nonce": nonce,
+                "token_hash": hashed,
+                "expiry": n.expiry,
+                "delivery_status": "queued",
+                "issued_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        queued.append(
+            outbox.Queued(n.clinic_id, outbox.INVITATION, invitation_id, n.email, {"nonce": nonce})
+        )
+    await conn.execute(_INSERT, rows)
+    await outbox.enqueue_many(conn, queued, now)
+    return [r["id"] for r in rows]
 
 
 async def _queue_email(

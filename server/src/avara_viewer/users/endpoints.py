@@ -10,9 +10,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..actor import Actor
-from ..api import json_response, problem_responses, run_mutation
+from ..api import (
+    IdempotentBatcher,
+    json_response,
+    problem_responses,
+    run_batched_mutation,
+    run_mutation,
+)
 from ..clinics.auth import ApiPrincipal
 from ..clock import utcnow
+from ..config import Settings
 from ..context import api_principal, get_context
 from ..fields import InvitedSource, UserLevel, UserStatus, validate
 from ..jsonbody import read_json_object
@@ -79,16 +86,29 @@ async def invite_user(
     ctx = get_context(request)
     body = await read_json_object(request)
     invite: UserInviteRequest = validate(UserInviteRequest, body)
-    actor = api_actor(request, principal)
-
-    async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        row = await service.invite(conn, ctx.settings, actor, invite, now=utcnow())
-        return 201, user_wire(row)
-
-    response = await run_mutation(ctx, request, principal.clinic_id, body, mutation)
+    item = service.InviteItem(api_actor(request, principal), invite, utcnow())
+    batcher = ctx.batchers.get("invite") or ctx.batchers.setdefault(
+        "invite", IdempotentBatcher(_ApiInvites(ctx.settings), ctx.settings.idempotency_ttl)
+    )
+    response = await run_batched_mutation(
+        ctx, request, batcher, principal.clinic_id, body, item
+    )
     if response.status_code == 201:
         ctx.outbox_wakeup.set()
     return response
+
+
+class _ApiInvites:
+    """Invites of concurrent API requests, made together (see service.invite_many)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def run(
+        self, conn: AsyncConnection, items: list[service.InviteItem]
+    ) -> list[tuple[int, dict[str, Any]] | Exception]:
+        outcomes = await service.invite_many(conn, self.settings, items)
+        return [o if isinstance(o, Exception) else (201, user_wire(o)) for o in outcomes]
 
 
 def mutation_openapi(body_schema: str | None) -> dict[str, Any]:

@@ -38,8 +38,21 @@ async def id_by_email(conn: AsyncConnection, clinic_id: str, email_lower: str) -
     ).scalar()
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
-    await conn.execute(users.insert().values(**values))
+async def existing_emails(conn: AsyncConnection, clinic_id: str, lowered: set[str]) -> set[str]:
+    """Which of these lower-cased addresses the clinic already has."""
+    rows = await conn.execute(
+        select(users.c.email_lower).where(
+            users.c.clinic_id == clinic_id, users.c.email_lower.in_(sorted(lowered))
+        )
+    )
+    return set(rows.scalars())
+
+
+_INSERT = users.insert()
+
+
+async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(_INSERT, rows)
 
 
 async def get(

@@ -34,6 +34,24 @@ def _audited_fields(row: Any) -> dict[str, Any]:
     return {k: wire[k] for k in ("email", "status", *EDITABLE_FIELDS)}
 
 
+@dataclass(frozen=True)
+class InviteItem:
+    """One invitation to make: by whom, of whom, when (and `level` only for owners)."""
+
+    actor: Actor
+    request: UserInviteRequest
+    now: datetime
+    level: str | None = None
+
+
+def _email_taken(email: str) -> Conflict:
+    return Conflict(
+        f"A user with the email {email} already exists in this clinic "
+        "(if their access was revoked, reactivate them instead).",
+        code="email_already_exists",
+    )
+
+
 async def invite(
     conn: AsyncConnection,
     settings: Settings,
@@ -44,61 +62,90 @@ async def invite(
     level: str | None = None,
 ) -> dict[str, Any]:
     """Create a pending user, a `sent` invitation and its queued email; returns the users row."""
-    lowered = email_key(request.email)
-    if await repo.id_by_email(conn, actor.clinic_id, lowered) is not None:
-        raise Conflict(
-            f"A user with the email {request.email} already exists in this clinic "
-            "(if their access was revoked, reactivate them instead).",
-            code="email_already_exists",
+    [outcome] = await invite_many(conn, settings, [InviteItem(actor, request, now, level)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def invite_many(
+    conn: AsyncConnection, settings: Settings, items: list[InviteItem]
+) -> list[dict[str, Any] | Conflict]:
+    """Invite several people at once (one statement per table): the users row of each, or the
+    Conflict of an address the clinic already has (or that comes earlier in `items`)."""
+    outcomes: list[dict[str, Any] | Conflict | None] = [None] * len(items)
+    by_clinic: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_clinic.setdefault(item.actor.clinic_id, []).append(i)
+    for clinic_id, indexes in by_clinic.items():
+        wanted = {email_key(items[i].request.email) for i in indexes}
+        taken = await repo.existing_emails(conn, clinic_id, wanted)
+        for i in indexes:
+            lowered = email_key(items[i].request.email)
+            if lowered in taken:
+                outcomes[i] = _email_taken(items[i].request.email)
+            taken.add(lowered)
+    rows: list[dict[str, Any]] = []
+    new_invitations: list[invitations_repo.NewInvitation] = []
+    accepted: list[int] = []
+    for i, item in enumerate(items):
+        if outcomes[i] is not None:
+            continue
+        actor, request = item.actor, item.request
+        row: dict[str, Any] = {
+            "id": new_user_id(),
+            "clinic_id": actor.clinic_id,
+            "email": request.email,
+            "email_lower": email_key(request.email),
+            "first_name": request.first_name,
+            "middle_name": request.middle_name,
+            "last_name": request.last_name,
+            "suffix1": request.suffix1,
+            "suffix2": request.suffix2,
+            "phone_number": request.phone_number,
+            "clinic_role": request.clinic_role,
+            "level": item.level or request.level,
+            "can_manage_studies": request.can_manage_studies,
+            "has_dashboard_access": request.has_dashboard_access,
+            "invited_source": actor.invited_source,
+            "inviter_id": actor.id if actor.kind == "user" else None,
+            "status": "invited",
+            "password_hash": None,
+            "session_version": 0,
+            "created_at": item.now,
+            "updated_at": item.now,
+            "last_login_at": None,
+        }
+        rows.append(row)
+        accepted.append(i)
+        new_invitations.append(
+            invitations_repo.NewInvitation(
+                clinic_id=actor.clinic_id,
+                user_id=row["id"],
+                email=request.email,
+                inviter_id=row["inviter_id"],
+                api_key_id=actor.id if actor.kind == "api_key" else None,
+                invited_source=actor.invited_source,
+                expiry=item.now + settings.invitation_ttl,
+            )
         )
-    row: dict[str, Any] = {
-        "id": new_user_id(),
-        "clinic_id": actor.clinic_id,
-        "email": request.email,
-        "email_lower": lowered,
-        "first_name": request.first_name,
-        "middle_name": request.middle_name,
-        "last_name": request.last_name,
-        "suffix1": request.suffix1,
-        "suffix2": request.suffix2,
-        "phone_number": request.phone_number,
-        "clinic_role": request.clinic_role,
-        "level": level or request.level,
-        "can_manage_studies": request.can_manage_studies,
-        "has_dashboard_access": request.has_dashboard_access,
-        "invited_source": actor.invited_source,
-        "inviter_id": actor.id if actor.kind == "user" else None,
-        "status": "invited",
-        "password_hash": None,
-        "session_version": 0,
-        "created_at": now,
-        "updated_at": now,
-        "last_login_at": None,
-    }
-    await repo.insert(conn, row)
-    invitation_id = await invitations_repo.create_and_queue(
-        conn,
-        secret_key=settings.resolved_secret_key,
-        clinic_id=actor.clinic_id,
-        user_id=row["id"],
-        email=request.email,
-        inviter_id=row["inviter_id"],
-        api_key_id=actor.id if actor.kind == "api_key" else None,
-        invited_source=actor.invited_source,
-        expiry=now + settings.invitation_ttl,
-        now=now,
-    )
-    changes = audit.diff({}, {**_audited_fields(row), "invitationId": invitation_id})
-    await audit.record(
-        conn,
-        actor,
-        action="user.invited",
-        target_type="user",
-        target_id=row["id"],
-        changes=changes,
-        now=now,
-    )
-    return row
+    if rows:
+        now = max(items[i].now for i in accepted)
+        await repo.insert_many(conn, rows)
+        invitation_ids = await invitations_repo.create_and_queue_many(
+            conn, settings.resolved_secret_key, new_invitations, now
+        )
+        drafts = []
+        for i, row, invitation_id in zip(accepted, rows, invitation_ids, strict=True):
+            changes = audit.diff({}, {**_audited_fields(row), "invitationId": invitation_id})
+            drafts.append(
+                audit.Draft(
+                    items[i].actor, "user.invited", "user", row["id"], changes, items[i].now
+                )
+            )
+            outcomes[i] = row
+        await audit.record_many(conn, drafts)
+    return [o for o in outcomes if o is not None]
 
 
 # --- reading ------------------------------------------------------------------------------
