@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -25,7 +25,7 @@ Mutation = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        orjson.dumps(body),
         status_code=status,
         media_type="application/json",
         headers=headers,
@@ -98,7 +98,7 @@ async def run_mutation(
             if stored is not None:
                 return stored
         status, payload = await mutation(conn)
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+        text = orjson.dumps(payload).decode()
         if key is not None:
             await idempotency.store(
                 conn,
@@ -190,7 +190,7 @@ class IdempotentBatcher(Generic[P]):
                 outcomes[n] = result
                 continue
             status, payload = result
-            text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+            text = orjson.dumps(payload).decode()
             outcomes[n] = Answer(status, text)
             item = items[n]
             if item.key is not None:

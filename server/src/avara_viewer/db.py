@@ -6,22 +6,23 @@ it never commits. `Database.write(op)` runs it in a transaction and returns afte
 
 PostgreSQL: each operation runs on a pooled asyncpg connection in its own transaction.
 
-SQLite: one writer thread owns the only write connection. It takes every operation waiting
-in its queue, runs them all in one transaction, each inside its own SAVEPOINT so one failure
+SQLite: one writer task owns the only write connection. It takes every operation waiting in
+its queue, runs them all in one transaction, each inside its own SAVEPOINT so one failure
 does not undo the others, commits once (one fsync for many requests) and only then answers
-the callers. The operations run in that thread on a plain sqlite3 connection through a thin
-stand-in for AsyncConnection whose awaits complete at once, so a batch costs one thread
-hand-off instead of one per statement, and never waits behind the event loop between its
-statements. (SQLite's one write lock makes several writing connections slower, not faster.)
-Reads run the same way on pooled connections in worker threads.
+the callers. The operations run on a plain sqlite3 connection through a thin stand-in for
+AsyncConnection whose awaits complete at once: a batch's statements run back to back, never
+waiting behind other requests on the event loop, and only BEGIN (which may wait for another
+process's lock) and COMMIT (which waits for the disk) go to a thread. Invites of concurrent
+requests are grouped further (`write_batched`): one statement per table for the group.
+(SQLite's one write lock makes several writing connections slower, not faster.) Reads run
+on pooled connections in worker threads, one thread hand-off per read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import queue
-import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -217,19 +218,17 @@ async def _run_one(batcher: Batcher[P, R], conn: AsyncConnection, payload: P) ->
 
 
 class _Pending:
-    __slots__ = ("batcher", "future", "loop", "op", "payload")
+    __slots__ = ("batcher", "future", "op", "payload")
 
     def __init__(
         self,
         op: Operation[Any] | None,
         future: asyncio.Future[Any],
-        loop: asyncio.AbstractEventLoop,
         batcher: Batcher[Any, Any] | None = None,
         payload: Any = None,
     ) -> None:
         self.op = op
         self.future = future
-        self.loop = loop
         self.batcher = batcher
         self.payload = payload
 
@@ -242,9 +241,6 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
-
-
-_STOP = object()
 
 
 class Database:
@@ -263,9 +259,8 @@ class Database:
             self.sync_engine = make_sqlite_engine(settings)
         else:
             self.engine = make_async_engine(settings)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
         self._pg_queues: dict[Any, asyncio.Queue[Any]] = {}
         self._pg_tasks: list[asyncio.Task[None]] = []
 
@@ -280,8 +275,9 @@ class Database:
                 await task
         self._pg_tasks.clear()
         if self._writer is not None:
-            self._queue.put(_STOP)
-            await asyncio.to_thread(self._writer.join)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
             self._writer = None
         if self.sync_engine is not None:
             self.sync_engine.dispose()
@@ -309,103 +305,88 @@ class Database:
         if self.engine is not None:
             async with self.engine.begin() as conn:
                 return await op(conn)
-        self._ensure_writer()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(op, future, loop))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._writer_queue().put_nowait(_Pending(op, future))
         return await future
 
-    def _ensure_writer(self) -> None:
+    def _writer_queue(self) -> asyncio.Queue[_Pending]:
         if self._writer is None:
-            with self._lock:
-                if self._writer is None:
-                    self._writer = threading.Thread(
-                        target=self._write_loop, name="avara-viewer-writer", daemon=True
-                    )
-                    self._writer.start()
+            self._queue = asyncio.Queue()
+            self._writer = asyncio.create_task(self._write_loop(), name="avara-viewer-writer")
+        return self._queue
 
-    def _write_loop(self) -> None:
+    async def _write_loop(self) -> None:
         assert self.sync_engine is not None
+        engine = self.sync_engine
+        queue = self._queue
         conn: Connection | None = None
         while True:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            batch = [first]
-            stop = False
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
+            batch = [await queue.get()]
+            while len(batch) < self.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
             try:
                 if conn is None:
-                    conn = self.sync_engine.connect()
+                    conn = await asyncio.to_thread(engine.connect)
                     conn.info["writer"] = True
-                outcomes = self._run_batch(conn, batch)
+                # BEGIN IMMEDIATE may wait for another process's write lock, and COMMIT waits
+                # for the disk: both run in a thread so the event loop keeps serving. The
+                # operations in between are CPU work and run right here, without locks to
+                # wait for and without handing the GIL back and forth with another thread.
+                transaction = await asyncio.to_thread(conn.begin)
+                try:
+                    outcomes = self._run_batch(conn, batch)
+                except BaseException:
+                    await asyncio.to_thread(transaction.rollback)
+                    raise
+                await asyncio.to_thread(transaction.commit)
+            except asyncio.CancelledError:
+                for item in batch:
+                    if not item.future.done():
+                        item.future.cancel()
+                if conn is not None:
+                    conn.close()
+                raise
             except Exception as exc:  # the commit failed: nobody in the batch is acknowledged
                 log.exception("write batch of %d failed", len(batch))
                 outcomes = [(item.future, False, exc) for item in batch]
                 if conn is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         conn.close()
-                    except Exception:
-                        log.exception("closing the failed write connection")
                     conn = None
-            by_loop: dict[
-                asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]
-            ] = {}
-            for item, (future, ok, value) in zip(batch, outcomes, strict=True):
-                by_loop.setdefault(item.loop, []).append((future, ok, value))
-            for loop, settled in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, settled)
-                except RuntimeError:  # that loop has closed; nobody is waiting
-                    pass
-            if stop:
-                break
-        if conn is not None:
-            conn.close()
+            _settle(outcomes)
 
     def _run_batch(
         self, conn: Connection, batch: list[_Pending]
     ) -> list[tuple[asyncio.Future[Any], bool, Any]]:
         results: dict[int, tuple[bool, Any]] = {}
         groups: dict[Any, list[int]] = {}
-        with conn.begin():
-            for i, item in enumerate(batch):
-                if item.future.cancelled():
-                    results[i] = (False, asyncio.CancelledError())
-                elif item.batcher is not None:
-                    groups.setdefault(item.batcher, []).append(i)
-                else:
-                    assert item.op is not None
-                    results[i] = _in_savepoint(conn, item.op)
-            for batcher, indexes in groups.items():
-                payloads = [batch[i].payload for i in indexes]
-                ok, value = _in_savepoint(conn, lambda c, b=batcher, p=payloads: b.run(c, p))
-                if ok:
-                    for i, outcome in zip(indexes, value, strict=True):
-                        results[i] = (not isinstance(outcome, Exception), outcome)
-                    continue
-                log.info("batch of %d failed as a whole (%s); one by one", len(indexes), value)
-                for i in indexes:
-                    results[i] = _in_savepoint(
-                        conn, lambda c, b=batcher, p=batch[i].payload: _run_one(b, c, p)
-                    )
+        for i, item in enumerate(batch):
+            if item.future.cancelled():
+                results[i] = (False, asyncio.CancelledError())
+            elif item.batcher is not None:
+                groups.setdefault(item.batcher, []).append(i)
+            else:
+                assert item.op is not None
+                results[i] = _in_savepoint(conn, item.op)
+        for batcher, indexes in groups.items():
+            payloads = [batch[i].payload for i in indexes]
+            ok, value = _in_savepoint(conn, lambda c, b=batcher, p=payloads: b.run(c, p))
+            if ok:
+                for i, outcome in zip(indexes, value, strict=True):
+                    results[i] = (not isinstance(outcome, Exception), outcome)
+                continue
+            log.info("batch of %d failed as a whole (%s); one by one", len(indexes), value)
+            for i in indexes:
+                results[i] = _in_savepoint(
+                    conn, lambda c, b=batcher, p=batch[i].payload: _run_one(b, c, p)
+                )
         return [(item.future, *results[i]) for i, item in enumerate(batch)]
 
     async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
         """Queue payload for batcher; return its outcome once the group's commit is durable."""
         if self.engine is None:
-            self._ensure_writer()
-            loop = asyncio.get_running_loop()
-            future: asyncio.Future[R] = loop.create_future()
-            self._queue.put(_Pending(None, future, loop, batcher, payload))
+            future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+            self._writer_queue().put_nowait(_Pending(None, future, batcher, payload))
             return await future
         queue_for = self._pg_queues.get(batcher)
         if queue_for is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
@@ -37,11 +38,16 @@ async def read_json_object(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise BadRequest("The request body is not valid UTF-8.") from None
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson refuses some valid JSON (integers beyond 64 bits): let the standard parser
+        # decide, so only malformed bodies are a 400 and its message is the familiar one.
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError:
+            raise BadRequest("The request body is not valid UTF-8.") from None
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(data, dict):
         raise ValidationFailed(
             "The request body must be a JSON object.",

@@ -16,6 +16,7 @@ key hashes or passwords (`diff()` refuses such field names as a guard).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterator, Mapping
@@ -70,11 +71,16 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(entry)).encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
+def _looks_secret(name: str) -> bool:
+    return any(word in name.lower() for word in _SECRET_WORDS)
+
+
 def diff(before_values: Mapping[str, Any], after_values: Mapping[str, Any]) -> dict[str, Any]:
     """{field: {"before", "after"}} for the fields whose value changed (wire names)."""
     changes: dict[str, Any] = {}
     for name in sorted(set(before_values) | set(after_values)):
-        if any(word in name.lower() for word in _SECRET_WORDS):
+        if _looks_secret(name):
             raise ValueError(f"refusing to audit the secret-looking field {name!r}")
         old, new = before_values.get(name), after_values.get(name)
         if old != new:
