@@ -19,13 +19,14 @@ from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
 from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
+from ..ids import derive_token
 from ..invitations.models import Invitation
 from ..invitations.repository import invitation_token
 from ..users.models import User
@@ -70,7 +71,7 @@ class DeliveryLoop:
         self.db = db
         self.wakeup = wakeup or asyncio.Event()
         self.transport = transport_from_settings(settings.smtp_url, settings.data_dir)
-        self.batch_size = max(8, settings.smtp_max_connections * 8)
+        self.batch_size = max(16, settings.smtp_max_connections * 16)
         self._domain = urlsplit(settings.public_url).hostname or "avara-viewer"
         self._mail_from_addr = parseaddr(settings.mail_from)[1] or settings.mail_from
 
@@ -99,8 +100,11 @@ class DeliveryLoop:
         claimed = await self.db.write(self._claim)
         if not claimed:
             return 0
-        results = await asyncio.gather(*(self._deliver(m) for m in claimed))
-        await self.db.write(lambda conn: self._record(conn, list(zip(claimed, results, strict=False))))
+        rendered = await self.db.read(lambda conn: self._render_all(conn, claimed))
+        results = await asyncio.gather(*(self._deliver(m, rendered[m.id]) for m in claimed))
+        recorded = await self.db.write(
+            lambda conn: self._record(conn, list(zip(claimed, results, strict=True)))
+        )
         return len(claimed)
 
     async def _claim(self, conn: AsyncConnection) -> list[Claimed]:
@@ -154,10 +158,13 @@ class DeliveryLoop:
             for r in sorted(rows, key=lambda r: r.id)
         ]
 
-    async def _deliver(self, message: Claimed) -> tuple[str, str | None]:
+    async def _deliver(
+        self, message: Claimed, rendered: RenderedEmail | Exception
+    ) -> tuple[str, str | None]:
         """Returns (outcome, error): outcome is sent, retry, failed or cancelled."""
         try:
-            rendered = await self.db.read(lambda conn: self._render(conn, message))
+            if isinstance(rendered, Exception):
+                raise rendered
             data = build_message(
                 mail_from=self.settings.mail_from,
                 to=message.recipient,
@@ -187,119 +194,170 @@ class DeliveryLoop:
             return "retry", f"{type(exc).__name__}: {exc}"[:1000]
         return "sent", None
 
-    async def _render(self, conn: AsyncConnection, message: Claimed) -> RenderedEmail:
-        if message.kind == outbox_mod.INVITATION:
-            return await self._render_invitation(conn, message)
-        if message.kind == outbox_mod.PASSWORD_RESET:
-            return await self._render_password_reset(conn, message)
-        raise ValueError(f"unknown email kind {message.kind!r}")
+    async def _render_all(
+        self, conn: AsyncConnection, messages: list[Claimed]
+    ) -> dict[int, RenderedEmail | Exception]:
+        """Every claimed message rendered (or why not), from one query per kind."""
+        out: dict[int, RenderedEmail | Exception] = {}
+        by_kind: dict[str, list[Claimed]] = {}
+        for message in messages:
+            by_kind.setdefault(message.kind, []).append(message)
+        for kind, group in by_kind.items():
+            if kind == outbox_mod.INVITATION:
+                await self._render_invitations(conn, group, out)
+            elif kind == outbox_mod.PASSWORD_RESET:
+                await self._render_password_resets(conn, group, out)
+            else:
+                for message in group:
+                    out[message.id] = ValueError(f"unknown email kind {kind!r}")
+        return out
 
-    async def _render_invitation(self, conn: AsyncConnection, message: Claimed) -> RenderedEmail:
+    async def _render_invitations(
+        self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
+    ) -> None:
         inviter = users.alias("inviter")
-        row = (
-            await conn.execute(
-                select(
-                    invitations.c.id,
-                    invitations.c.status,
-                    invitations.c.token_nonce,
-                    invitations.c.expiry,
-                    users.c.first_name,
-                    users.c.last_name,
-                    users.c.clinic_role,
-                    users.c.level,
-                    users.c.has_dashboard_access,
-                    clinics.c.name.label("clinic_name"),
-                    inviter.c.first_name.label("inviter_first"),
-                    inviter.c.last_name.label("inviter_last"),
+        rows = await conn.execute(
+            select(
+                invitations.c.id,
+                invitations.c.status,
+                invitations.c.token_nonce,
+                invitations.c.expiry,
+                users.c.first_name,
+                users.c.last_name,
+                users.c.clinic_role,
+                users.c.level,
+                users.c.has_dashboard_access,
+                clinics.c.name.label("clinic_name"),
+                inviter.c.first_name.label("inviter_first"),
+                inviter.c.last_name.label("inviter_last"),
+            )
+            .join(users, users.c.id == invitations.c.user_id)
+            .join(clinics, clinics.c.id == invitations.c.clinic_id)
+            .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
+            .where(invitations.c.id.in_({m.subject_id for m in messages}))
+        )
+        found = {row.id: row for row in rows}
+        for message in messages:
+            row = found.get(message.subject_id)
+            if (
+                row is None
+                or row.status != "sent"
+                or row.token_nonce != message.payload.get("nonce")
+            ):
+                out[message.id] = Superseded(
+                    "the invitation was resent, revoked or answered before this email went out"
                 )
-                .join(users, users.c.id == invitations.c.user_id)
-                .join(clinics, clinics.c.id == invitations.c.clinic_id)
-                .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
-                .where(invitations.c.id == message.subject_id)
+                continue
+            token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
+            inviter_name = (
+                f"{row.inviter_first} {row.inviter_last}" if row.inviter_first is not None else None
             )
-        ).first()
-        if row is None or row.status != "sent" or row.token_nonce != message.payload.get("nonce"):
-            raise Superseded(
-                "the invitation was resent, revoked or answered before this email went out"
-            )
-        token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
-        inviter_name = (
-            f"{row.inviter_first} {row.inviter_last}" if row.inviter_first is not None else None
-        )
-        return render_invitation(
-            clinic_name=row.clinic_name,
-            inviter_name=inviter_name,
-            first_name=row.first_name,
-            last_name=row.last_name,
-            clinic_role=row.clinic_role,
-            level=row.level,
-            has_dashboard_access=row.has_dashboard_access,
-            accept_url=f"{self.settings.public_url}/invitations/accept?token={token}",
-            expires_at=row.expiry,
-        )
+            try:
+                out[message.id] = render_invitation(
+                    clinic_name=row.clinic_name,
+                    inviter_name=inviter_name,
+                    first_name=row.first_name,
+                    last_name=row.last_name,
+                    clinic_role=row.clinic_role,
+                    level=row.level,
+                    has_dashboard_access=row.has_dashboard_access,
+                    accept_url=f"{self.settings.public_url}/invitations/accept?token={token}",
+                    expires_at=row.expiry,
+                )
+            except Exception as exc:
+                out[message.id] = exc
 
-    async def _render_password_reset(
-        self, conn: AsyncConnection, message: Claimed
-    ) -> RenderedEmail:
-        from ..ids import derive_token
-
-        row = (
-            await conn.execute(
-                select(users.c.first_name, clinics.c.name.label("clinic_name"))
-                .join(clinics, clinics.c.id == users.c.clinic_id)
-                .where(users.c.id == message.subject_id)
+    async def _render_password_resets(
+        self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
+    ) -> None:
+        rows = await conn.execute(
+            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
+            .join(clinics, clinics.c.id == users.c.clinic_id)
+            .where(users.c.id.in_({m.subject_id for m in messages}))
+        )
+        found = {row.id: row for row in rows}
+        for message in messages:
+            row = found.get(message.subject_id)
+            if row is None:
+                out[message.id] = Superseded("the user no longer exists")
+                continue
+            token = derive_token(
+                self.settings.resolved_secret_key,
+                "password-reset",
+                message.subject_id,
+                str(message.payload["nonce"]),
             )
-        ).first()
-        if row is None:
-            raise Superseded("the user no longer exists")
-        token = derive_token(
-            self.settings.resolved_secret_key,
-            "password-reset",
-            message.subject_id,
-            str(message.payload["nonce"]),
-        )
-        return render_password_reset(
-            clinic_name=row.clinic_name,
-            first_name=row.first_name,
-            reset_url=f"{self.settings.public_url}/password-reset?token={token}",
-            expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
-        )
+            try:
+                out[message.id] = render_password_reset(
+                    clinic_name=row.clinic_name,
+                    first_name=row.first_name,
+                    reset_url=f"{self.settings.public_url}/password-reset?token={token}",
+                    expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
+                )
+            except Exception as exc:
+                out[message.id] = exc
 
     async def _record(
         self,
         conn: AsyncConnection,
         outcomes: list[tuple[Claimed, tuple[str, str | None]]],
-    ) -> None:
+    ) -> list[tuple[str, str]]:
+        """Store each outcome; returns (kind, outcome) pairs for the metrics."""
         now = utcnow()
+        recorded: list[tuple[str, str]] = []
+        sent_ids: list[int] = []
+        delivered: list[dict[str, Any]] = []
         for message, (outcome, error) in outcomes:
-            values: dict[str, Any] = {"lease_until": None, "last_error": error}
             if outcome == "sent":
-                values.update(status="sent", sent_at=now)
-            elif outcome in ("failed", "cancelled"):
-                values.update(status=outcome)
-            elif now - message.created_at > self.settings.outbox_give_up_after:
-                values.update(
-                    status="failed",
-                    last_error=f"gave up after {message.attempts} attempts: {error}",
-                )
-                outcome = "failed"
+                # The common case, written below with one statement per table.
+                sent_ids.append(message.id)
             else:
-                values.update(next_attempt_at=now + self._backoff(message.attempts))
-            await conn.execute(update(outbox).where(outbox.c.id == message.id).values(**values))
+                values: dict[str, Any] = {"lease_until": None, "last_error": error}
+                if outcome in ("failed", "cancelled"):
+                    values.update(status=outcome)
+                elif now - message.created_at > self.settings.outbox_give_up_after:
+                    values.update(
+                        status="failed",
+                        last_error=f"gave up after {message.attempts} attempts: {error}",
+                    )
+                    outcome = "failed"
+                else:
+                    values.update(next_attempt_at=now + self._backoff(message.attempts))
+                await conn.execute(update(outbox).where(outbox.c.id == message.id).values(**values))
+            recorded.append((message.kind, outcome))
             if message.kind == outbox_mod.INVITATION and outcome in ("sent", "failed"):
-                await conn.execute(
-                    update(invitations)
-                    .where(
-                        and_(
-                            invitations.c.id == message.subject_id,
-                            invitations.c.token_nonce == message.payload.get("nonce"),
-                        )
-                    )
-                    .values(
-                        delivery_status=outcome,
-                        **({"last_sent_at": now} if outcome == "sent" else {}),
-                    )
+                delivered.append(
+                    {
+                        "b_id": message.subject_id,
+                        "b_nonce": message.payload.get("nonce"),
+                        "b_status": outcome,
+                        "b_sent_at": now if outcome == "sent" else None,
+                    }
                 )
+        if sent_ids:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(sent_ids))
+                .values(status="sent", sent_at=now, lease_until=None, last_error=None)
+            )
+        if delivered:
+            # last_sent_at keeps its value when this email failed.
+            await conn.execute(
+                update(invitations)
+                .where(
+                    invitations.c.id == bindparam("b_id"),
+                    invitations.c.token_nonce == bindparam("b_nonce"),
+                )
+                .values(
+                    delivery_status=bindparam("b_status"),
+                    last_sent_at=func.coalesce(
+                        bindparam("b_sent_at", type_=invitations.c.last_sent_at.type),
+                        invitations.c.last_sent_at,
+                    ),
+                ),
+                delivered,
+            )
+        return recorded
 
     def _backoff(self, attempts: int) -> timedelta:
         base = min(
