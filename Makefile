@@ -51,5 +51,11 @@ bench: $(VENV)/.test-installed
 	$(BIN)/pip install --quiet matplotlib
 	$(BIN)/python bench/run.py
 
+# The long contract-fuzzing run on SQLite and PostgreSQL (the bounded one is in `make test`);
+# its figures go into docs/reliability.md. FUZZ_EXAMPLES sets the examples per operation.
+FUZZ_EXAMPLES ?= 500
+fuzz: test-deps
+	$(BIN)/python bench/reliability/fuzz.py --max-examples $(FUZZ_EXAMPLES)
+
 clean:
 	rm -rf $(VENV) .avara-viewer

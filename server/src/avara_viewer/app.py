@@ -21,6 +21,7 @@ from .email.delivery import DeliveryLoop
 from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
+from .ops import web as ops_web
 from .users import endpoints as users_endpoints
 from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
                 delivery.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
+            await ctx.rate_limiter.close()
             await ctx.db.close()
 
     app = FastAPI(
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
+    ops_web.install(app, log_requests=settings.log_requests)
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)

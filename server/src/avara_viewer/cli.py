@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -60,12 +59,6 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
@@ -92,18 +85,29 @@ def serve(
     import uvicorn
 
     from .app import create_app
+    from .ops.http import BoundedHttpToolsProtocol
+    from .ops.logs import configure
 
     settings = _settings()
-    _logging()
+    configure(settings.log_format or "json")
+    BoundedHttpToolsProtocol.head_timeout = settings.http_head_timeout
     application = create_app(settings, deliver_email=not no_email)
+    # Request heads are bounded and timed by BoundedHttpToolsProtocol; bodies by the JSON
+    # reader (64 KiB). Slow clients beyond that are a reverse proxy's job: see
+    # docs/reliability.md.
     uvicorn.run(
         application,
         host=host,
         port=port,
-        access_log=False,
+        http=BoundedHttpToolsProtocol,
+        access_log=False,  # the request middleware writes the access log, with request ids
+        log_config=None,
         log_level="info",
         proxy_headers=True,
         server_header=False,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
     )
 
 
@@ -112,9 +116,10 @@ def worker() -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
     from .db import Database
     from .email.delivery import DeliveryLoop
+    from .ops.logs import configure
 
     settings = _settings()
-    _logging()
+    configure(settings.log_format or "json")
 
     async def main() -> None:
         db = Database(settings)
@@ -131,6 +136,27 @@ def worker() -> None:
         await db.close()
 
     asyncio.run(main())
+
+
+@app.command()
+def backup(
+    output: Annotated[Path, typer.Option(help="File to write the copy of the database to.")],
+) -> None:
+    """Copy the SQLite database to a file, safely while the server runs (online backup)."""
+    from .ops.backup import backup_sqlite
+
+    settings = _settings()
+    if not settings.is_sqlite:
+        _fail("backup copies the embedded SQLite store; back up PostgreSQL with pg_dump.")
+    source = Path(settings.resolved_database_url.split(":///", 1)[1])
+    try:
+        result = backup_sqlite(source, output)
+    except (OSError, RuntimeError) as exc:
+        _fail(str(exc))
+        return
+    counts = ", ".join(f"{n} {table}" for table, n in result.rows.items())
+    err.print(f"Backed up {source} to {result.path} ({result.bytes} bytes: {counts}).")
+    typer.echo(str(result.path))
 
 
 @clinics_app.command("create")

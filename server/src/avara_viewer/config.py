@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     smtp_max_connections: int = 4
     idempotency_ttl: timedelta = timedelta(hours=24)
     rate_limit_per_minute: int = 600
+    # Logs: json (one object per line) or text; unset means json for serve and worker.
+    log_format: str | None = None
+    # One access log line per request (request id, method, path, status, duration).
+    log_requests: bool = True
+    # uvicorn: connections plus requests in progress beyond which new ones get a 503.
+    limit_concurrency: int = 2048
+    # Seconds a client has to send a request's line and headers once it has started.
+    http_head_timeout: float = 20.0
     resend_cooldown: timedelta = timedelta(seconds=60)
 
     @field_validator(
@@ -82,6 +90,13 @@ class Settings(BaseSettings):
         if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError("must be OFF, NORMAL, FULL or EXTRA")
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str | None) -> str | None:
+        if value is not None and value.lower() not in {"json", "text"}:
+            raise ValueError("must be json or text")
+        return value.lower() if value is not None else None
 
     @property
     def resolved_database_url(self) -> str:

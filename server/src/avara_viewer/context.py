@@ -11,6 +11,7 @@ from starlette.requests import Request
 from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
 from .config import Settings
 from .db import Database
+from .ops.ratelimit import RateLimiter
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppContext:
     settings: Settings
     db: Database
     authenticator: ApiKeyAuthenticator
+    rate_limiter: RateLimiter
     # Set after a commit that queued email, so the delivery loop in this process starts at once.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Batched mutations of this process, by name (see db.Batcher), made on first use.
@@ -25,10 +27,12 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
+        db = Database(settings)
         return cls(
             settings=settings,
-            db=Database(settings),
+            db=db,
             authenticator=ApiKeyAuthenticator(settings.resolved_secret_key),
+            rate_limiter=RateLimiter(settings.rate_limit_per_minute, db),
         )
 
 
@@ -39,4 +43,6 @@ def get_context(request: Request) -> AppContext:
 
 async def api_principal(request: Request) -> ApiPrincipal:
     ctx = get_context(request)
-    return await ctx.authenticator.authenticate(request, ctx.db.read)
+    principal = await ctx.authenticator.authenticate(request, ctx.db.read)
+    ctx.rate_limiter.check(principal.api_key_id)
+    return principal

@@ -7,6 +7,7 @@ from .db import Base
 from .email.outbox_models import OutboxMessage
 from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
+from .ops.models import RateLimitWindow
 from .users.models import User
 
 metadata = Base.metadata
@@ -20,6 +21,7 @@ __all__ = [
     "LoginThrottle",
     "OutboxMessage",
     "PasswordReset",
+    "RateLimitWindow",
     "User",
     "metadata",
 ]

@@ -29,6 +29,7 @@ from ..db import Database
 from ..ids import derive_token
 from ..invitations.models import Invitation
 from ..invitations.repository import invitation_token
+from ..ops.metrics import record_email_outcomes
 from ..users.models import User
 from . import outbox as outbox_mod
 from .message import build_message
@@ -105,6 +106,7 @@ class DeliveryLoop:
         recorded = await self.db.write(
             lambda conn: self._record(conn, list(zip(claimed, results, strict=True)))
         )
+        record_email_outcomes(recorded)
         return len(claimed)
 
     async def _claim(self, conn: AsyncConnection) -> list[Claimed]:

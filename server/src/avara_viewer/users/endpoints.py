@@ -46,7 +46,7 @@ def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
         clinic_id=principal.clinic_id,
         kind="api_key",
         id=principal.api_key_id,
-        request_id=request.headers.get("x-request-id"),
+        request_id=request.state.request_id,
     )
 
 
