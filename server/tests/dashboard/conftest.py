@@ -11,7 +11,9 @@ from dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS
 from support import Server
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while sync Playwright runs, its event loop is the running loop
+# of the main thread, and the other tests' asyncio.run() calls would fail after this module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run `make test-deps` (apt-get install chromium)")

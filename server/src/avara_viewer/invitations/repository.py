@@ -143,16 +143,12 @@ async def reissue_and_queue(
 
 
 async def revoke(conn: AsyncConnection, invitation_id: str, now: datetime) -> None:
-    """Mark revoked and replace the link's hash with one of a token nobody holds."""
+    """Mark revoked. The link dies at once (every use of it checks the status), and keeping
+    its hash lets the page it opens say that the clinic withdrew it."""
     await conn.execute(
         update(invitations)
         .where(invitations.c.id == invitation_id)
-        .values(
-            status="revoked",
-            token_nonce=secrets.token_hex(16),
-            token_hash=token_hash(secrets.token_hex(32)),
-            updated_at=now,
-        )
+        .values(status="revoked", updated_at=now)
     )
     await cancel_queued_email(conn, invitation_id)
 
