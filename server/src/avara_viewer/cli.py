@@ -252,32 +252,48 @@ def owners_invite(
 
 @app.command()
 def demo() -> None:
-    """First-run setup used by `make run`: a demo clinic and API key, printed with an example."""
+    """First-run setup used by `make run`: a demo clinic, its API key and an owner invitation,
+    printed with a ready-to-paste example."""
     from sqlalchemy import func, select
 
+    from .actor import Actor
     from .clinics.models import Clinic
     from .clinics.service import create_api_key, create_clinic
     from .clock import utcnow
+    from .fields import validate
+    from .users import service
+    from .users.schemas import UserInviteRequest
 
     settings = _settings()
+    owner = validate(
+        UserInviteRequest,
+        {
+            "email": DEMO_OWNER_EMAIL,
+            "firstName": "Olivia",
+            "lastName": "Owner",
+            "clinicRole": "Administrative Director",
+            "level": "admin",
+            "canManageStudies": True,
+            "hasDashboardAccess": True,
+        },
+    )
 
     async def work(conn: Any) -> tuple[str, str | None]:
         existing = (await conn.execute(select(func.count()).select_from(Clinic.__table__))).scalar()
         if existing:
             first = (await conn.execute(select(Clinic.__table__.c.id).limit(1))).scalar()
             return first, None
-        clinic_id = await create_clinic(conn, "Demo Imaging Clinic", utcnow())
+        now = utcnow()
+        clinic_id = await create_clinic(conn, "Demo Imaging Clinic", now)
         key = await create_api_key(
-            conn,
-            settings.resolved_secret_key,
-            clinic_id,
-            "demo key (make run)",
-            utcnow(),
+            conn, settings.resolved_secret_key, clinic_id, "demo key (make run)", now
         )
+        actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
+        await service.invite(conn, settings, actor, owner, now=now, level="owner")
         return clinic_id, key.secret
 
     clinic_id, secret = _with_db(settings, work)
-    out = Console()
+    out = Console(soft_wrap=True, highlight=False)
     if secret is None:
         out.print(
             f"Data dir {settings.data_dir} already holds clinic {clinic_id}. API keys are stored "
@@ -285,22 +301,37 @@ def demo() -> None:
             f"  .venv/bin/avara-viewer api-keys create --clinic {clinic_id} --description mine"
         )
         return
+    maildir = settings.data_dir / "maildir" / "new"
     out.print(f"[bold]Demo clinic:[/bold] {clinic_id}")
     out.print(f"[bold]API key (shown once):[/bold] {secret}")
-    out.print("Try it:", style="bold")
+    out.print("[bold]Try the seed call with curl:[/bold]")
     out.print(
         f"""curl -s {settings.public_url}/v1/viewer/users \\
   -H 'Authorization: Bearer {secret}' -H 'Content-Type: application/json' \\
   -d '{{"canManageStudies": true, "clinicRole": "Radiologist", "email": "dr.johnson@hospital.org",
-       "firstName": "Sarah", "hasDashboardAccess": true, "lastName": "Johnson", "level": "member"}}'""",
-        soft_wrap=True,
-        highlight=False,
+       "firstName": "Sarah", "hasDashboardAccess": true, "lastName": "Johnson",
+       "level": "member"}}'""",
+        markup=False,
+    )
+    out.print("[bold]Or with the Python client:[/bold]")
+    out.print(
+        f"AVARA_API_KEY={secret} AVARA_BASE_URL={settings.public_url} .venv/bin/python -c "
+        "'from avara import Avara; print(Avara().viewer.users.invite(can_manage_studies=True, "
+        'clinic_role="Radiologist", email="dr.lee@hospital.org", first_name="Ana", '
+        'has_dashboard_access=True, last_name="Lee", level="member"))\'',
         markup=False,
     )
     out.print(
-        f"Emails are written to {settings.data_dir / 'maildir'} unless AVARA_VIEWER_SMTP_URL is set.",
-        highlight=False,
+        f"[bold]Dashboard:[/bold] the clinic's owner ({DEMO_OWNER_EMAIL}) was invited; open the "
+        f"newest file in {maildir} (or `mutt -f {settings.data_dir / 'maildir'}`) once the "
+        "server is up and follow its link to set a password, then log in at "
+        f"{settings.public_url}/login."
     )
+    maildir_root = settings.data_dir / "maildir"
+    out.print(f"Emails are written to {maildir_root} unless AVARA_VIEWER_SMTP_URL is set.")
+
+
+DEMO_OWNER_EMAIL = "owner@demo-clinic.example"
 
 
 @users_app.command("import")
@@ -403,8 +434,16 @@ def audit_export(
         return
     settings = _settings()
     columns = [
-        "seq", "createdAt", "actorType", "actorId", "action", "targetType", "targetId",
-        "changes", "requestId", "hash",
+        "seq",
+        "createdAt",
+        "actorType",
+        "actorId",
+        "action",
+        "targetType",
+        "targetId",
+        "changes",
+        "requestId",
+        "hash",
     ]
 
     async def rows(conn: Any) -> list[dict[str, Any]]:

@@ -83,3 +83,22 @@ def test_invalid_settings_are_named(server: Server) -> None:
     )
     assert result.returncode == 2
     assert "invitation_ttl" in result.stderr
+
+
+def test_demo_makes_a_working_key_and_an_owner_invitation_once(fresh_server) -> None:
+    server = fresh_server(None)
+    first = server.cli("demo").stdout
+    [secret] = re.findall(r"API key \(shown once\): (avk_\S+)", first)
+    assert "curl -s" in first and "from avara import Avara" in first
+    server.start()
+    response = httpx.post(
+        server.base_url + "/v1/viewer/users",
+        json=invite_body(),
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 201
+    assert server.sql("SELECT level, status FROM users WHERE level = 'owner'") == [
+        ("owner", "invited")
+    ]
+    again = server.cli("demo").stdout
+    assert "avk_" not in again and "api-keys create" in again
