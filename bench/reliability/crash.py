@@ -154,10 +154,17 @@ def main() -> None:
     parser.add_argument(
         "--no-record", action="store_true", help="do not update docs/reliability.md"
     )
+    parser.add_argument(
+        "--results", help="record these saved JSON lines (this script's output) instead of running"
+    )
     args = parser.parse_args()
-    results = [run_backend(b, args.kills, args.concurrency) for b in args.backend.split(",")]
-    for r in results:
-        print(json.dumps(r))
+    if args.results:
+        lines = Path(args.results).read_text().splitlines()
+        results = [json.loads(x) for x in lines if x.startswith("{")]
+    else:
+        results = [run_backend(b, args.kills, args.concurrency) for b in args.backend.split(",")]
+        for r in results:
+            print(json.dumps(r))
     rows = [
         "| backend | SIGKILLs | invites acked (201) | in flight at a kill (of them committed) "
         "| acked missing or doubled | acked without email | duplicate emails (same Message-ID) "

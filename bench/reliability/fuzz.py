@@ -95,10 +95,17 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=500)
     parser.add_argument("--backend", default="sqlite,postgresql")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--results", help="record these saved JSON lines (this script's output) instead of running"
+    )
     args = parser.parse_args()
-    results = [run_backend(b, args.max_examples) for b in args.backend.split(",")]
-    for r in results:
-        print(json.dumps(r))
+    if args.results:
+        lines = Path(args.results).read_text().splitlines()
+        results = [json.loads(x) for x in lines if x.startswith("{")]
+    else:
+        results = [run_backend(b, args.max_examples) for b in args.backend.split(",")]
+        for r in results:
+            print(json.dumps(r))
     rows = [
         "| backend | examples per operation (max) | test cases | time | 5xx / non-conforming "
         "| ERROR log lines | held |",

@@ -171,10 +171,17 @@ def main() -> None:
     parser.add_argument("--flap", type=float, default=60)
     parser.add_argument("--backend", default="sqlite,postgresql")
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--results", help="record these saved JSON lines (this script's output) instead of running"
+    )
     args = parser.parse_args()
-    results = [r for b in args.backend.split(",") for r in run_backend(b, args.down, args.flap)]
-    for r in results:
-        print(json.dumps(r, default=str))
+    if args.results:
+        lines = Path(args.results).read_text().splitlines()
+        results = [json.loads(x) for x in lines if x.startswith("{")]
+    else:
+        results = [r for b in args.backend.split(",") for r in run_backend(b, args.down, args.flap)]
+        for r in results:
+            print(json.dumps(r, default=str))
     rows = [
         "| backend | scenario | emails | retries (max / median attempts) | drained after recovery "
         "| lost | copies (same Message-ID) | held |",
