@@ -261,11 +261,12 @@ class Database:
             self.engine = make_async_engine(settings)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._busy = False
         self._pg_queues: dict[Any, asyncio.Queue[Any]] = {}
         self._pg_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Nothing to do: the SQLite writer thread starts with the first write."""
+        """Nothing to do: the SQLite writer task starts with the first write."""
 
     async def close(self) -> None:
         for task in self._pg_tasks:
@@ -275,6 +276,9 @@ class Database:
                 await task
         self._pg_tasks.clear()
         if self._writer is not None:
+            # Let queued and running batches commit: their callers are owed an answer.
+            while (self._busy or not self._queue.empty()) and not self._writer.done():
+                await asyncio.sleep(0.005)
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
@@ -311,7 +315,6 @@ class Database:
 
     def _writer_queue(self) -> asyncio.Queue[_Pending]:
         if self._writer is None:
-            self._queue = asyncio.Queue()
             self._writer = asyncio.create_task(self._write_loop(), name="avara-viewer-writer")
         return self._queue
 
@@ -322,6 +325,7 @@ class Database:
         conn: Connection | None = None
         while True:
             batch = [await queue.get()]
+            self._busy = True
             while len(batch) < self.max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
@@ -354,6 +358,7 @@ class Database:
                         conn.close()
                     conn = None
             _settle(outcomes)
+            self._busy = False
 
     def _run_batch(
         self, conn: Connection, batch: list[_Pending]
