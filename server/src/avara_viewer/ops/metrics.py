@@ -64,7 +64,12 @@ rate_limited_total = Counter(
 _request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    if method not in _METHODS:  # label values stay few whatever a client sends
+        method = "OTHER"
     key = (method, route, status)
     children = _request_children.get(key)
     if children is None:
