@@ -112,7 +112,12 @@ def serve(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this worker's Prometheus metrics (email outcomes) on this port."),
+    ] = None,
+) -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
     from .db import Database
     from .email.delivery import DeliveryLoop
@@ -120,6 +125,12 @@ def worker() -> None:
 
     settings = _settings()
     configure(settings.log_format or "json")
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from .ops.metrics import registry
+
+        start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     async def main() -> None:
         db = Database(settings)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import httpx
 import pytest
-from support import Clinic, Server, SmtpSink, free_port, invite_body
+from support import CLI, Clinic, Server, SmtpSink, free_port, invite_body
 
 
 def test_healthz_and_readyz_report_the_database_and_an_empty_outbox(server: Server) -> None:
@@ -147,3 +148,32 @@ def _metrics(server: Server) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             out[name] = float(value)
     return out
+
+
+def test_a_worker_serves_its_email_metrics_on_request(fresh_server, smtp_sink: SmtpSink) -> None:
+    server = fresh_server(smtp_sink.url)
+    server.start("--no-email")
+    clinic = server.create_clinic("Worker Clinic")
+    port = free_port()
+    worker = subprocess.Popen(
+        [CLI, "worker", "--metrics-port", str(port)],
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        user = clinic.client.post("/v1/viewer/users", json=invite_body()).json()
+        smtp_sink.wait_for(user["email"])
+        deadline = time.monotonic() + 10
+        sent = 'avara_viewer_email_deliveries_total{kind="invitation",outcome="sent"} 1.0'
+        while time.monotonic() < deadline:
+            try:
+                if sent in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        assert sent in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
