@@ -346,6 +346,25 @@ def fixed_rate(database_url: str | None, rate: int, seconds: int) -> dict[str, f
             "p99_s": percentile(lat, 99), "non201": sum(1 for s in statuses if s != 201)}
 
 
+def client_overhead(calls: int) -> str:
+    """bench/client_overhead.py against a fresh server: the avara client beside raw httpx."""
+    case = Avara("client", None, None)
+    case.start()
+    out = []
+    try:
+        env = dict(os.environ, AVARA_BASE_URL=f"http://127.0.0.1:{case.port}", AVARA_API_KEY=case.key)
+        for call in ("retrieve", "invite"):
+            result = subprocess.run(
+                [sys.executable, str(BENCH / "client_overhead.py"), "--calls", str(calls), "--call", call],
+                env=env, capture_output=True, text=True, check=True,
+            )
+            out.append(result.stdout.strip())
+    finally:
+        case.stop()
+        case.cleanup()
+    return "\n\n".join(out)
+
+
 def bare_smtp(messages: int) -> dict[str, float]:
     """A bare aiosmtplib loop: pre-built messages over one connection, and over four."""
     import aiosmtplib
@@ -429,6 +448,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sweep", default="1,8,32,64", help="connection counts for the chart")
     parser.add_argument("--quick", action="store_true", help="5 s runs, one repeat, no sweep")
+    parser.add_argument("--skip-list", action="store_true",
+                        help="do not run bench/list_pages.py (loads a million users per database)")
     parser.add_argument("--email-rate", type=int, default=300,
                         help="invites/s for the steady-rate email latency measure")
     args = parser.parse_args()
@@ -491,6 +512,18 @@ def main() -> None:
          "steady": steady}, indent=2))
     chart(results, ROOT / "docs" / "throughput.png")
     write_report(results, email, drains, bare, steady, stamp, args)
+    overhead = client_overhead(200 if args.quick else 1000)
+    update_section(
+        "client-overhead",
+        f"## Client overhead (run {stamp}, `bench/client_overhead.py`)\n\n"
+        "The same calls through the `avara` client and through a bare `httpx.Client` (one kept-alive "
+        "connection each, alternating, so server drift affects both alike), first against a fresh "
+        "server on SQLite, then against an in-process transport (the client's own cost).\n\n"
+        f"```\n{overhead}\n```",
+    )
+    print(overhead)
+    if not args.skip_list and not args.quick:
+        subprocess.run([sys.executable, str(BENCH / "list_pages.py")], check=True)
 
 
 def write_report(results: list[Result], email: dict, drains: dict, bare: dict, steady: dict,  # type: ignore[no-untyped-def]
