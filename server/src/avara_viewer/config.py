@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # workers look for work, and how long a message is retried before it is marked failed.
     outbox_lease: timedelta = timedelta(seconds=30)
     outbox_poll_interval: float = 1.0
+    outbox_gather_delay: float = 0.02
     outbox_give_up_after: timedelta = timedelta(hours=72)
     outbox_max_backoff: timedelta = timedelta(seconds=60)
     smtp_max_connections: int = 4

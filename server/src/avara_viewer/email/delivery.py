@@ -87,11 +87,15 @@ class DeliveryLoop:
                 except Exception:
                     log.exception("email delivery pass failed; retrying shortly")
                     handled = 0
-                if handled == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self.wakeup.wait(), self.settings.outbox_poll_interval
-                        )
+                if handled < self.batch_size:
+                    if handled == 0:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(
+                                self.wakeup.wait(), self.settings.outbox_poll_interval
+                            )
+                    # Let the emails of the next few invites join this pass: each pass costs
+                    # two commits, which would otherwise be paid for nearly every invite.
+                    await asyncio.sleep(self.settings.outbox_gather_delay)
                     self.wakeup.clear()
         finally:
             await self.transport.aclose()
