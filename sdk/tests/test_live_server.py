@@ -38,7 +38,6 @@ def _find_cli() -> str | None:
 CLI = _find_cli()
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(CLI is None, reason="the avara-viewer server is not installed"),
 ]
 
 # The seed page's example, character for character.

@@ -6,6 +6,7 @@ AVARA_TEST_BACKENDS=sqlite to run one).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,7 +32,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def server(backend: str, smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    backend: str, smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     srv = Server(backend, tmp_path_factory.mktemp(f"server-{backend}"), smtp_sink.url)
     srv.start()
     yield srv
@@ -47,16 +50,31 @@ def clinic(server: Server) -> Clinic:
 @pytest.fixture
 def fresh_server(backend: str, tmp_path: Path) -> Iterator[ServerFactory]:
     """A private server for tests that kill, restart or reconfigure it."""
+    with _servers(tmp_path) as make:
+        yield lambda smtp_url=None, **settings: make(backend, smtp_url, **settings)
+
+
+@pytest.fixture
+def server_on(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """A private server on a database named by the test: for what only one database has."""
+    with _servers(tmp_path) as make:
+        yield make
+
+
+@contextlib.contextmanager
+def _servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     made: list[Server] = []
 
-    def make(smtp_url: str | None = None, **settings: str) -> Server:
+    def make(backend: str, smtp_url: str | None = None, **settings: str) -> Server:
         srv = Server(backend, tmp_path / f"srv{len(made)}", smtp_url, **settings)
         made.append(srv)
         return srv
 
-    yield make
-    for srv in made:
-        try:
-            srv.destroy()
-        except Exception:
-            shutil.rmtree(srv.data_dir, ignore_errors=True)
+    try:
+        yield make
+    finally:
+        for srv in made:
+            try:
+                srv.destroy()
+            except Exception:
+                shutil.rmtree(srv.data_dir, ignore_errors=True)

@@ -8,7 +8,6 @@ import threading
 import time
 
 import httpx
-import pytest
 from support import invite_body
 
 
@@ -18,12 +17,9 @@ def _rows(db, table: str, ids: list[str] | None = None) -> dict[str, tuple]:
     return {row[0]: row for row in rows}
 
 
-def test_a_backup_under_write_load_restores_every_acknowledged_invite(
-    fresh_server, backend: str, tmp_path
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("the backup command is for the embedded SQLite store (use pg_dump otherwise)")
-    server = fresh_server(None)
+def test_a_backup_under_write_load_restores_every_acknowledged_invite(server_on, tmp_path) -> None:
+    # The backup command is for the embedded SQLite store (PostgreSQL: pg_dump).
+    server = server_on("sqlite")
     server.start()
     clinic = server.create_clinic("Backup Clinic")
     created: list[tuple[float, str]] = []  # (time the 201 arrived, userId)
@@ -56,7 +52,7 @@ def test_a_backup_under_write_load_restores_every_acknowledged_invite(
     assert len(before) > 20 and len(created) > len(before)  # writes went on around the backup
 
     # Restore into a new data dir and compare with the live store.
-    restored = fresh_server(None, secret_key=server.env["AVARA_VIEWER_SECRET_KEY"])
+    restored = server_on("sqlite", secret_key=server.env["AVARA_VIEWER_SECRET_KEY"])
     for suffix in ("", "-wal", "-shm"):
         (restored.data_dir / f"avara-viewer.db{suffix}").unlink(missing_ok=True)
     shutil.copy(output, restored.data_dir / "avara-viewer.db")
@@ -84,10 +80,8 @@ def test_a_backup_under_write_load_restores_every_acknowledged_invite(
             assert client.get(f"/v1/viewer/users/{user_id}").status_code == 200
 
 
-def test_backup_refuses_postgresql_and_names_pg_dump(fresh_server, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("about the PostgreSQL store")
-    server = fresh_server(None)
+def test_backup_refuses_postgresql_and_names_pg_dump(server_on) -> None:
+    server = server_on("postgresql")
     result = server.cli("backup", "--output", str(server.data_dir / "x.db"), check=False)
     assert result.returncode == 1
     assert "pg_dump" in result.stderr

@@ -53,10 +53,9 @@ def test_readyz_and_metrics_show_the_outbox_backing_up_while_mail_is_down(fresh_
         sink.stop()
 
 
-def test_readyz_answers_503_when_the_database_is_gone(fresh_server, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("an embedded SQLite file cannot be taken away from a running process")
-    server = fresh_server(None)
+def test_readyz_answers_503_when_the_database_is_gone(server_on) -> None:
+    # On PostgreSQL: an embedded SQLite file cannot be taken away from a running process.
+    server = server_on("postgresql")
     server.start()
     from support import _pg
 
