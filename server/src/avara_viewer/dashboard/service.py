@@ -18,6 +18,7 @@ from ..clinics import service as clinics_service
 from ..clinics.models import ApiKey, Clinic
 from ..email import outbox
 from ..ids import derive_token, keyed_hash, new_uuid, token_hash
+from ..invitations import repository as invitations_repo
 from ..invitations.models import Invitation
 from ..users.models import User
 from .models import LoginThrottle, PasswordReset
@@ -75,36 +76,13 @@ class InvitationView:
 
 
 async def invitation_by_token(conn: AsyncConnection, token: str) -> InvitationView | None:
-    inviter = users.alias("inviter")
     row = (
         await conn.execute(
-            select(
-                invitations.c.id,
-                invitations.c.clinic_id,
-                invitations.c.status,
-                invitations.c.expiry,
-                users.c.id.label("user_id"),
-                users.c.email,
-                users.c.first_name,
-                users.c.last_name,
-                users.c.clinic_role,
-                users.c.level,
-                users.c.has_dashboard_access,
-                clinics.c.name.label("clinic_name"),
-                inviter.c.first_name.label("inviter_first"),
-                inviter.c.last_name.label("inviter_last"),
-            )
-            .join(users, users.c.id == invitations.c.user_id)
-            .join(clinics, clinics.c.id == invitations.c.clinic_id)
-            .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
-            .where(invitations.c.token_hash == token_hash(token))
+            invitations_repo.with_people().where(invitations.c.token_hash == token_hash(token))
         )
     ).first()
     if row is None:
         return None
-    inviter_name = (
-        f"{row.inviter_first} {row.inviter_last}" if row.inviter_first is not None else None
-    )
     return InvitationView(
         id=row.id,
         clinic_id=row.clinic_id,
@@ -118,7 +96,7 @@ async def invitation_by_token(conn: AsyncConnection, token: str) -> InvitationVi
         level=row.level,
         has_dashboard_access=row.has_dashboard_access,
         clinic_name=row.clinic_name,
-        inviter_name=inviter_name,
+        inviter_name=invitations_repo.inviter_name(row),
     )
 
 

@@ -27,6 +27,7 @@ from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
 from ..ids import derive_token
+from ..invitations import repository as invitations_repo
 from ..invitations.models import Invitation
 from ..invitations.repository import invitation_token
 from ..ops.metrics import record_email_outcomes
@@ -221,26 +222,10 @@ class DeliveryLoop:
     async def _render_invitations(
         self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
     ) -> None:
-        inviter = users.alias("inviter")
         rows = await conn.execute(
-            select(
-                invitations.c.id,
-                invitations.c.status,
-                invitations.c.token_nonce,
-                invitations.c.expiry,
-                users.c.first_name,
-                users.c.last_name,
-                users.c.clinic_role,
-                users.c.level,
-                users.c.has_dashboard_access,
-                clinics.c.name.label("clinic_name"),
-                inviter.c.first_name.label("inviter_first"),
-                inviter.c.last_name.label("inviter_last"),
+            invitations_repo.with_people().where(
+                invitations.c.id.in_({m.subject_id for m in messages})
             )
-            .join(users, users.c.id == invitations.c.user_id)
-            .join(clinics, clinics.c.id == invitations.c.clinic_id)
-            .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
-            .where(invitations.c.id.in_({m.subject_id for m in messages}))
         )
         found = {row.id: row for row in rows}
         for message in messages:
@@ -255,13 +240,10 @@ class DeliveryLoop:
                 )
                 continue
             token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
-            inviter_name = (
-                f"{row.inviter_first} {row.inviter_last}" if row.inviter_first is not None else None
-            )
             try:
                 out[message.id] = render_invitation(
                     clinic_name=row.clinic_name,
-                    inviter_name=inviter_name,
+                    inviter_name=invitations_repo.inviter_name(row),
                     first_name=row.first_name,
                     last_name=row.last_name,
                     clinic_role=row.clinic_role,

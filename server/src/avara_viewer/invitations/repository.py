@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, not_, select, update
+from sqlalchemy import Select, and_, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..clinics.models import Clinic
 from ..email import outbox
 from ..ids import INVITATION_ID, derive_token, new_invitation_id, token_hash
 from ..pagination import Position, before
@@ -19,6 +20,7 @@ from .models import Invitation
 
 invitations = Invitation.__table__
 users = User.__table__
+clinics = Clinic.__table__
 
 TOKEN_PURPOSE = "invitation"
 
@@ -226,6 +228,41 @@ _JOINED = select(
     users.c.can_manage_studies,
     users.c.has_dashboard_access,
 ).join(users, users.c.id == invitations.c.user_id)
+
+
+def with_people() -> Select[Any]:
+    """Invitations joined with their user, clinic and inviter (if any): what the email and
+    the accept page show. Callers add the WHERE."""
+    inviter = users.alias("inviter")
+    return (
+        select(
+            invitations.c.id,
+            invitations.c.clinic_id,
+            invitations.c.status,
+            invitations.c.token_nonce,
+            invitations.c.expiry,
+            users.c.id.label("user_id"),
+            users.c.email,
+            users.c.first_name,
+            users.c.last_name,
+            users.c.clinic_role,
+            users.c.level,
+            users.c.has_dashboard_access,
+            clinics.c.name.label("clinic_name"),
+            inviter.c.first_name.label("inviter_first"),
+            inviter.c.last_name.label("inviter_last"),
+        )
+        .join(users, users.c.id == invitations.c.user_id)
+        .join(clinics, clinics.c.id == invitations.c.clinic_id)
+        .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
+    )
+
+
+def inviter_name(row: Any) -> str | None:
+    """The inviter's full name from a `with_people()` row; None when an API key invited."""
+    if row.inviter_first is None:
+        return None
+    return f"{row.inviter_first} {row.inviter_last}"
 
 
 async def get(
