@@ -32,15 +32,6 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
-def _replay(stored: idempotency.StoredResponse) -> Response:
-    return Response(
-        stored.body,
-        status_code=stored.status_code,
-        media_type="application/json",
-        headers={"Idempotent-Replayed": "true"},
-    )
-
-
 def _reused() -> ValidationFailed:
     return ValidationFailed(
         "This Idempotency-Key was already used with a different request body.",
@@ -66,66 +57,6 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-async def run_mutation(
-    ctx: AppContext,
-    request: Request,
-    clinic_id: str,
-    body: dict[str, Any],
-    mutation: Mutation,
-) -> Response:
-    """Run mutation in one transaction; with an Idempotency-Key, record or replay its response.
-
-    The response is stored in the same transaction as the work, so a retry after a crash
-    either finds both or neither.
-    """
-    key = idempotency_key(request)
-    fingerprint = idempotency.request_fingerprint(request.method, request.url.path, body)
-    ttl = ctx.settings.idempotency_ttl
-
-    if key is not None:
-        stored = await ctx.db.read(lambda c: idempotency.find(c, clinic_id, key, utcnow() - ttl))
-        if stored is not None:
-            if stored.request_hash != fingerprint:
-                raise _reused()
-            return _replay(stored)
-
-    async def transaction(
-        conn: AsyncConnection,
-    ) -> tuple[int, str] | idempotency.StoredResponse:
-        now = utcnow()
-        if key is not None:
-            stored = await idempotency.find(conn, clinic_id, key, now - ttl)
-            if stored is not None:
-                return stored
-        status, payload = await mutation(conn)
-        text = orjson.dumps(payload).decode()
-        if key is not None:
-            await idempotency.store(
-                conn,
-                clinic_id=clinic_id,
-                key=key,
-                request_hash=fingerprint,
-                status_code=status,
-                body=text,
-                now=now,
-                ttl=ttl,
-            )
-        return status, text
-
-    try:
-        outcome = await ctx.db.write(transaction)
-    except IntegrityError:
-        # A concurrent request committed the same unique value first (PostgreSQL): run again,
-        # and the checks inside the transaction now see it and answer as they should.
-        outcome = await ctx.db.write(transaction)
-    if isinstance(outcome, idempotency.StoredResponse):
-        if outcome.request_hash != fingerprint:
-            raise _reused()
-        return _replay(outcome)
-    status, text = outcome
-    return Response(text, status_code=status, media_type="application/json")
-
-
 @dataclass(frozen=True)
 class KeyedPayload(Generic[P]):
     """A batched mutation's payload with its clinic, Idempotency-Key and request fingerprint."""
@@ -148,10 +79,9 @@ class Answer:
 
 
 class IdempotentBatcher(Generic[P]):
-    """Gives a batched mutation the Idempotency-Key rules of `run_mutation`: within the
-    group's transaction, keys already used are replayed (or refused when the body differs),
-    repeats of one key inside the group share the first one's outcome, and the responses of
-    the new work are recorded with it."""
+    """The Idempotency-Key rules, for a group of requests run in one transaction: keys already
+    used are replayed (or refused when the body differs), repeats of one key inside the group
+    share the first one's outcome, and the responses of the new work are recorded with it."""
 
     def __init__(self, inner: Batcher[P, tuple[int, dict[str, Any]]], ttl: timedelta) -> None:
         self.inner = inner
@@ -218,14 +148,56 @@ async def run_batched_mutation(
     payload: P,
 ) -> Response:
     """Like run_mutation, for a mutation whose work is grouped with concurrent requests'."""
-    keyed = KeyedPayload(
+    answer: Answer = await ctx.db.write_batched(batcher, _keyed(request, clinic_id, body, payload))
+    return answer.response()
+
+
+async def run_mutation(
+    ctx: AppContext,
+    request: Request,
+    clinic_id: str,
+    body: dict[str, Any],
+    mutation: Mutation,
+) -> Response:
+    """Run mutation in one transaction; with an Idempotency-Key, record or replay its response
+    (the rules of IdempotentBatcher, for one request). The response is stored in the same
+    transaction as the work, so a retry after a crash finds both or neither."""
+    batcher = IdempotentBatcher(_OneMutation(mutation), ctx.settings.idempotency_ttl)
+    keyed = _keyed(request, clinic_id, body, None)
+
+    async def transaction(conn: AsyncConnection) -> Answer:
+        [answer] = await batcher.run(conn, [keyed])
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    try:
+        answer = await ctx.db.write(transaction)
+    except IntegrityError:
+        # A concurrent request committed the same unique value first (PostgreSQL): run again,
+        # and the checks inside the transaction now see it and answer as they should.
+        answer = await ctx.db.write(transaction)
+    return answer.response()
+
+
+class _OneMutation:
+    def __init__(self, mutation: Mutation) -> None:
+        self.mutation = mutation
+
+    async def run(
+        self, conn: AsyncConnection, payloads: list[None]
+    ) -> list[tuple[int, dict[str, Any]] | Exception]:
+        # Nothing to run when the request's key was already used: it is a replay.
+        return [await self.mutation(conn) for _ in payloads]
+
+
+def _keyed(request: Request, clinic_id: str, body: dict[str, Any], payload: P) -> KeyedPayload[P]:
+    return KeyedPayload(
         clinic_id,
         idempotency_key(request),
         idempotency.request_fingerprint(request.method, request.url.path, body),
         payload,
     )
-    answer: Answer = await ctx.db.write_batched(batcher, keyed)
-    return answer.response()
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
