@@ -54,7 +54,7 @@ def actor_of(request: Request, me: Me) -> Actor:
         clinic_id=me.clinic_id,
         kind="user",
         id=me.id,
-        request_id=request.headers.get("x-request-id"),
+        request_id=request.state.request_id,
     )
 
 
