@@ -204,7 +204,7 @@ def run(backend: str, count: int, requests: int) -> dict[str, object]:
             )
 
         port = free_port()
-        log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - kept open by the child
+        log = open(data_dir / "server.log", "wb")
         server = subprocess.Popen(
             [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-email"],
             env=env, stdout=log, stderr=subprocess.STDOUT,

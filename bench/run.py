@@ -37,7 +37,7 @@ RESULTS = BENCH / "results"
 BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 sys.path.insert(0, str(BENCH))
-from report import update_section  # noqa: E402
+from report import update_section
 
 
 def free_port() -> int:
@@ -122,7 +122,7 @@ class Case:
 
     def start(self) -> None:
         self.prepare()
-        log = open(self.tmp / "server.log", "wb")  # noqa: SIM115
+        log = open(self.tmp / "server.log", "wb")
         self.proc = subprocess.Popen(
             ["taskset", "-c", "0", *self.command()], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -504,7 +504,7 @@ def main() -> None:
         for name in pg_dbs:
             try:
                 pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 print("could not drop", name, exc)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (RESULTS / "throughput.json").write_text(json.dumps(

@@ -16,7 +16,7 @@ class Counter:
         self.first: float | None = None
         self.last: float | None = None
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         now = time.time()
         self.count += 1
         self.first = self.first or now

@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "server" / "tests"))
 
-from support import Server, SmtpSink, free_port, invite_body  # noqa: E402
+from support import Server, SmtpSink, free_port, invite_body
 
 DOC = ROOT / "docs" / "reliability.md"
 

@@ -13,7 +13,6 @@ import email
 import email.policy
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,14 +20,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from aiosmtpd.controller import Controller
 
 BACKENDS = [b for b in os.environ.get("AVARA_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -91,13 +89,13 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, options):
         if address.split("@", 1)[0].startswith("reject550"):
             return "550 5.1.1 Mailbox does not exist"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         with self.sink.lock:
             self.sink.mails.append(
                 Mail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), time.time())
@@ -210,7 +208,7 @@ class Server:
         return result
 
     def start(self, *extra: str) -> None:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
+        log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,

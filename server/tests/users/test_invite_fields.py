@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from support import DROP, SEED, Clinic, invite_body
+from support import DROP, Clinic, invite_body
 
 ROLES = [
     "Radiologist", "Cardiologist", "Neurologist", "Urologist", "Gynecologist", "Endocrinologist",
