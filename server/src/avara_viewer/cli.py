@@ -428,8 +428,6 @@ def audit_export(
     ] = None,
 ) -> None:
     """Write the clinic's audit entries since a day as CSV, oldest first."""
-    import csv
-    import json
     import re
     import sys
     from datetime import UTC, datetime
@@ -444,18 +442,6 @@ def audit_export(
         _fail("--since must be a date as YYYY-MM-DD.")
         return
     settings = _settings()
-    columns = [
-        "seq",
-        "createdAt",
-        "actorType",
-        "actorId",
-        "action",
-        "targetType",
-        "targetId",
-        "changes",
-        "requestId",
-        "hash",
-    ]
 
     async def rows(conn: Any) -> list[dict[str, Any]]:
         return [audit.entry_wire(row) async for row in audit.iter_since(conn, clinic, start)]
@@ -463,10 +449,7 @@ def audit_export(
     entries = _with_db(settings, rows)
     handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for entry in entries:
-            writer.writerow({**entry, "changes": json.dumps(entry["changes"], sort_keys=True)})
+        audit.write_csv(handle, entries)
     finally:
         if output:
             handle.close()

@@ -195,6 +195,16 @@ def test_export_writes_csv_since_a_day(server: Server, fresh_clinic: Clinic, tmp
     assert [r["action"] for r in rows] == ["user.invited", "user.updated"]
     assert rows[0]["targetId"] == user["userId"] and rows[0]["seq"] == "1"
     assert json.loads(rows[1]["changes"])["lastName"]["after"] == 'Comma, Quote"'
+    # A cell that a spreadsheet would run as a formula is written as text, as in the
+    # dashboard's download.
+    fresh_clinic.client.post(
+        "/v1/viewer/users", json=invite_body(), headers={"X-Request-Id": "=1+1"}
+    )
+    server.cli(
+        "audit", "export", "--clinic", fresh_clinic.id, "--since", str(today), "--output", str(out)
+    )
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert rows[-1]["action"] == "user.invited" and rows[-1]["requestId"] == "'=1+1"
     later = server.cli(
         "audit", "export", "--clinic", fresh_clinic.id, "--since", str(today + timedelta(days=1))
     )

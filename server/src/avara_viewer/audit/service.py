@@ -16,13 +16,14 @@ key hashes or passwords (`diff()` refuses such field names as a guard).
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -257,6 +258,42 @@ async def iter_since(
     )
     async for row in result.mappings():
         yield row
+
+
+CSV_COLUMNS = (
+    "seq",
+    "createdAt",
+    "actorType",
+    "actorId",
+    "action",
+    "targetType",
+    "targetId",
+    "changes",
+    "requestId",
+    "hash",
+)
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = (
+        value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+    )
+    # A leading =, +, - or @ would run as a formula when the file is opened in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_csv(handle: TextIO, entries: Iterable[Mapping[str, Any]]) -> int:
+    """Write `entry_wire` entries as CSV (the CLI export and the dashboard download);
+    returns how many rows were written."""
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for entry in entries:
+        writer.writerow([_csv_cell(entry[column]) for column in CSV_COLUMNS])
+        count += 1
+    return count
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..audit import service as audit
 from . import service
 from .web import DashboardRoute, ctx_of, page, require_admin
 
@@ -85,12 +84,6 @@ async def audit_page(request: Request) -> Response:
     )
 
 
-def _csv_cell(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    # A leading =, +, - or @ would run as a formula when the file is opened in a spreadsheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/audit.csv")
 async def audit_csv(request: Request) -> Response:
     me = await require_admin(request)
@@ -101,22 +94,7 @@ async def audit_csv(request: Request) -> Response:
         )
     )
     out = io.StringIO()
-    writer = csv.writer(out)
-    columns = [
-        "seq",
-        "createdAt",
-        "actorType",
-        "actorId",
-        "action",
-        "targetType",
-        "targetId",
-        "changes",
-        "requestId",
-        "hash",
-    ]
-    writer.writerow(columns)
-    for entry in entries:
-        writer.writerow([_csv_cell(entry[c]) if entry[c] is not None else "" for c in columns])
+    audit.write_csv(out, entries)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
