@@ -18,7 +18,7 @@ from ..errors import Conflict, ProblemError
 from ..fields import CLINIC_ROLES
 from ..invitations import service as invitations_service
 from ..users import service as users_service
-from ..users.schemas import UserInviteRequest, UserUpdateRequest
+from ..users.schemas import EDITABLE_FIELDS, UserInviteRequest, UserUpdateRequest
 from . import forms, service
 from .web import (
     DashboardRoute,
@@ -275,18 +275,8 @@ async def user_page(request: Request, user_id: str) -> Response:
 
 
 def _values_of(row: Any) -> dict[str, Any]:
-    return {
-        "firstName": row["first_name"],
-        "middleName": row["middle_name"],
-        "lastName": row["last_name"],
-        "suffix1": row["suffix1"],
-        "suffix2": row["suffix2"],
-        "phoneNumber": row["phone_number"],
-        "clinicRole": row["clinic_role"],
-        "level": row["level"],
-        "canManageStudies": row["can_manage_studies"],
-        "hasDashboardAccess": row["has_dashboard_access"],
-    }
+    """The edit form's values: the user's editable fields by their wire names."""
+    return {wire: row[column] for wire, column in EDITABLE_FIELDS.items()}
 
 
 async def _target(request: Request, me: Me, user_id: str) -> Any:
