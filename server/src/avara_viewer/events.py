@@ -1,0 +1,87 @@
+"""Domain events: the one list of what can happen to a clinic's people, and the one place
+that records it.
+
+Every state change emits one event inside the transaction that makes the change, by calling
+`emit(conn, event)` after its writes. Recording an event appends it to the clinic's audit
+chain (and, as consumers are added, hands it to them in the same transaction), so an
+acknowledged change and its record commit together or not at all.
+
+`type` is the audit action and the name consumers see. Consumers that speak another
+vocabulary (webhooks call `invitation.rejected` `invitation.declined`) map names themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .actor import Actor
+from .audit import service as audit
+
+# Changes to people and their invitations.
+USER_INVITED = "user.invited"
+USER_UPDATED = "user.updated"
+USER_ACCESS_REVOKED = "user.access_revoked"
+USER_REACTIVATED = "user.reactivated"
+INVITATION_UPDATED = "invitation.updated"
+INVITATION_ACCEPTED = "invitation.accepted"
+INVITATION_REJECTED = "invitation.rejected"
+INVITATION_REVOKED = "invitation.revoked"
+INVITATION_RESENT = "invitation.resent"
+# Changes to a clinic's credentials.
+API_KEY_CREATED = "api_key.created"
+API_KEY_REVOKED = "api_key.revoked"
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        USER_INVITED,
+        USER_UPDATED,
+        USER_ACCESS_REVOKED,
+        USER_REACTIVATED,
+        INVITATION_UPDATED,
+        INVITATION_ACCEPTED,
+        INVITATION_REJECTED,
+        INVITATION_REVOKED,
+        INVITATION_RESENT,
+        API_KEY_CREATED,
+        API_KEY_REVOKED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Who (actor) did what (type) to which target, with the fields that changed
+    (`{wire name: {"before", "after"}}`, nothing secret), at `now`."""
+
+    type: str
+    actor: Actor
+    target_type: str
+    target_id: str | None
+    changes: Mapping[str, Any]
+    now: datetime
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown domain event type {self.type!r}; add it to EVENT_TYPES")
+
+
+async def emit(conn: AsyncConnection, *events: DomainEvent) -> None:
+    """Record events in the caller's transaction (after the writes they describe)."""
+    await emit_many(conn, list(events))
+
+
+async def emit_many(conn: AsyncConnection, events: Sequence[DomainEvent]) -> None:
+    if not events:
+        return
+    await audit.record_many(
+        conn,
+        [
+            audit.Draft(e.actor, e.type, e.target_type, e.target_id, e.changes, e.now)
+            for e in events
+        ],
+    )
