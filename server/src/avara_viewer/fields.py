@@ -1,4 +1,4 @@
-"""Field rules shared by every call that takes user fields (invite and updates, API and dashboard)."""
+"""Field rules shared by every call that takes user fields (invite, updates; API, dashboard)."""
 
 from __future__ import annotations
 

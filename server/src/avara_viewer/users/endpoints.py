@@ -75,7 +75,9 @@ def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
                 "in": "header",
                 "required": False,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                "description": "Replays the first response for 24 h when sent again with the same body.",
+                "description": (
+                    "Replays the first response for 24 h when sent again with the same body."
+                ),
             }
         ],
     },
