@@ -98,7 +98,10 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         with self.sink.lock:
             self.sink.mails.append(
-                Mail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), time.time())
+                Mail(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content),
+                    time.time(),
+                )
             )
         return "250 Message accepted"
 
@@ -208,11 +211,12 @@ class Server:
         return result
 
     def start(self, *extra: str) -> None:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        # The child gets its own copy of the descriptor, so ours can close as soon as it is spawned.
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
