@@ -9,12 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..api import json_response, problem_responses, run_mutation
+from ..apikit.body import read_json_object
+from ..apikit.idempotent import run_mutation
+from ..apikit.responses import json_response, problem_responses
 from ..clinics.auth import ApiPrincipal
 from ..clock import utcnow
 from ..context import api_principal, get_context
 from ..fields import validate
-from ..jsonbody import read_json_object
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
 from ..users.endpoints import api_actor, mutation_openapi
 from ..users.schemas import SuccessOut, validate_update
@@ -107,7 +108,9 @@ async def revoke_invitation(
         )
         return 200, {"success": True, "message": message}
 
-    return await run_mutation(ctx, request, principal.clinic_id, body, mutation)
+    return await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, body, mutation
+    )
 
 
 @router.get(
@@ -157,7 +160,9 @@ async def update_invitation(
         )
         return 200, invitation_wire(row)
 
-    return await run_mutation(ctx, request, principal.clinic_id, body, mutation)
+    return await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, body, mutation
+    )
 
 
 @router.post(
@@ -187,6 +192,8 @@ async def resend_invitation(
         )
         return 200, invitation_wire(row)
 
-    response = await run_mutation(ctx, request, principal.clinic_id, {}, mutation)
+    response = await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, {}, mutation
+    )
     ctx.outbox_wakeup.set()
     return response
