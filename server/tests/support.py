@@ -187,6 +187,8 @@ class Server:
             AVARA_VIEWER_SECRET_KEY="test-secret-" + secrets.token_hex(8),
             # Many tests share one key; the rate limit's own tests pass a small limit.
             AVARA_VIEWER_RATE_LIMIT_PER_MINUTE="1000000",
+            # Operations that break the await rule (db.base) fail on PostgreSQL too, as on SQLite.
+            AVARA_VIEWER_CHECK_OPERATIONS="true",
         )
         env.pop("AVARA_VIEWER_SMTP_URL", None)
         if smtp_url:

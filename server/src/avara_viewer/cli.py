@@ -39,10 +39,10 @@ def _settings() -> Settings:
 
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from .db import Database
+    from .db import open_database
 
     async def main() -> T:
-        db = Database(settings)
+        db = open_database(settings)
         # Through the writer (on SQLite: BEGIN IMMEDIATE), so a command that reads before it
         # writes never loses the race for the write lock to a running server.
         await db.start()
@@ -119,7 +119,7 @@ def worker(
     ] = None,
 ) -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
-    from .db import Database
+    from .db import open_database
     from .email.delivery import DeliveryLoop
     from .ops.logs import configure
 
@@ -133,7 +133,7 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     async def main() -> None:
-        db = Database(settings)
+        db = open_database(settings)
         await db.start()
         task = asyncio.create_task(DeliveryLoop(settings, db).run())
         stop = asyncio.Event()

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from .apikit.idempotent import IdempotentBatcher
 from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
 from .config import Settings
-from .db import Database
+from .db import Database, open_database
 from .ops.ratelimit import RateLimiter
 from .users import service as users_service
 from .users.schemas import user_wire
@@ -45,7 +45,7 @@ class AppContext:
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
-        db = Database(settings)
+        db = open_database(settings)
         return cls(
             settings=settings,
             db=db,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..actor import Actor
 from ..clock import utcnow
 from ..config import Settings
-from ..db import Database
+from ..db import Database, open_database
 from ..errors import Conflict, ProblemError
 from ..fields import email_key, validate
 from . import repository as repo
@@ -157,7 +157,7 @@ async def run_import(
             todo.append(parsed)
     progress(len(results))
 
-    db = Database(settings)
+    db = open_database(settings)
     await db.start()
     try:
         existing = await db.read(
