@@ -1,9 +1,9 @@
 """Every table, imported in one place so the metadata (and Alembic) sees them all."""
 
+from .accounts.models import LoginThrottle, PasswordReset
 from .apikit.idempotency_store import IdempotencyRecord
 from .audit.models import AuditEntry
 from .clinics.models import ApiKey, Clinic
-from .accounts.models import LoginThrottle, PasswordReset
 from .db import Base
 from .email.outbox_models import OutboxMessage
 from .invitations.models import Invitation

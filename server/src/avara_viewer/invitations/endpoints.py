@@ -9,15 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import flows
 from ..apikit.body import read_json_object
 from ..apikit.idempotent import run_mutation
 from ..apikit.responses import json_response, problem_responses
-from ..clinics.auth import ApiPrincipal
+from ..clinics.auth import ApiPrincipal, api_actor
 from ..clock import utcnow
 from ..context import api_principal, get_context
 from ..fields import validate
+from ..openapi_extras import mutation_openapi
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
-from ..users.endpoints import api_actor, mutation_openapi
 from ..users.schemas import SuccessOut, validate_update
 from . import service
 from .schemas import InvitationListOut, InvitationOut, InvitationRevokeRequest, invitation_wire
@@ -98,7 +99,7 @@ async def revoke_invitation(
     actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        message = await service.revoke_invitation(
+        message = await flows.revoke_invitation(
             conn,
             ctx.settings,
             actor,
@@ -155,7 +156,7 @@ async def update_invitation(
     actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        row = await service.update_invitation(
+        row = await flows.update_invitation(
             conn, ctx.settings, actor, invitation_id, update, now=utcnow()
         )
         return 200, invitation_wire(row)
@@ -187,7 +188,7 @@ async def resend_invitation(
     actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        row = await service.resend_invitation(
+        row = await flows.resend_invitation(
             conn, ctx.settings, actor, invitation_id, now=utcnow()
         )
         return 200, invitation_wire(row)

@@ -9,14 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..actor import Actor
+from .. import flows
 from ..apikit.body import read_json_object
 from ..apikit.idempotent import run_batched_mutation, run_mutation
 from ..apikit.responses import json_response, problem_responses
-from ..clinics.auth import ApiPrincipal
+from ..clinics.auth import ApiPrincipal, api_actor
 from ..clock import utcnow
 from ..context import api_principal, get_context
 from ..fields import InvitedSource, UserLevel, UserStatus, validate
+from ..openapi_extras import mutation_openapi
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
 from . import service
 from .repository import UserFilters
@@ -33,15 +34,6 @@ from .schemas import (
 router = APIRouter(prefix="/v1/viewer/users", tags=["users"])
 
 _API_ERRORS = (400, 401, 413, 415, 422, 429)
-
-
-def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
-    return Actor(
-        clinic_id=principal.clinic_id,
-        kind="api_key",
-        id=principal.api_key_id,
-        request_id=request.state.request_id,
-    )
 
 
 @router.post(
@@ -90,31 +82,6 @@ async def invite_user(request: Request) -> Response:
     if response.status_code == 201:
         ctx.outbox_wakeup.set()
     return response
-
-
-def mutation_openapi(body_schema: str | None) -> dict[str, Any]:
-    """OpenAPI extras of a POST or PATCH: its JSON body (by schema name) and Idempotency-Key."""
-    extra: dict[str, Any] = {
-        "parameters": [
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                "description": (
-                    "Replays the first response for 24 h when sent again with the same body."
-                ),
-            }
-        ]
-    }
-    if body_schema is not None:
-        extra["requestBody"] = {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{body_schema}"}}
-            },
-        }
-    return extra
 
 
 UserIdPath = Annotated[
@@ -181,7 +148,7 @@ async def list_users(
 async def revoke_access(
     request: Request, principal: ApiPrincipal = Depends(api_principal)
 ) -> Response:
-    return await _user_action(request, principal, service.revoke_access)
+    return await _user_action(request, principal, flows.revoke_access)
 
 
 @router.post(
@@ -200,7 +167,7 @@ async def revoke_access(
 async def reactivate(
     request: Request, principal: ApiPrincipal = Depends(api_principal)
 ) -> Response:
-    return await _user_action(request, principal, service.reactivate)
+    return await _user_action(request, principal, flows.reactivate)
 
 
 async def _user_action(request: Request, principal: ApiPrincipal, action: Any) -> Response:
