@@ -119,8 +119,8 @@ def worker(
     ] = None,
 ) -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
+    from .context import delivery_loop
     from .db import open_database
-    from .email.delivery import DeliveryLoop
     from .ops.logs import configure
 
     settings = _settings()
@@ -135,7 +135,7 @@ def worker(
     async def main() -> None:
         db = open_database(settings)
         await db.start()
-        task = asyncio.create_task(DeliveryLoop(settings, db).run())
+        task = asyncio.create_task(delivery_loop(settings, db).run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -221,10 +221,12 @@ def owners_invite(
     clinic_role: Annotated[str, typer.Option(help="Clinic role.")] = "Administrative Director",
 ) -> None:
     """Invite a clinic owner (the only way to create one); prints the user id."""
-    from . import flows
+    from .actor import Actor
+    from .clinics.service import clinic_name
     from .clock import utcnow
     from .errors import ProblemError
     from .fields import validate
+    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -242,10 +244,15 @@ def owners_invite(
             },
         )
 
-        row = _with_db(
-            settings,
-            lambda conn: flows.invite_owner(conn, settings, clinic, request, now=utcnow()),
-        )
+        async def work(conn: Any) -> dict[str, Any]:
+            if await clinic_name(conn, clinic) is None:
+                from .errors import NotFound
+
+                raise NotFound(f"No clinic with id {clinic}.")
+            actor = Actor(clinic_id=clinic, kind="cli", id=None)
+            return await service.invite(conn, settings, actor, request, now=utcnow(), level="owner")
+
+        row = _with_db(settings, work)
     except ProblemError as exc:
         details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
         _fail(f"{exc.detail} {details}".strip())
@@ -258,10 +265,14 @@ def owners_invite(
 def demo() -> None:
     """First-run setup used by `make run`: a demo clinic, its API key and an owner invitation,
     printed with a ready-to-paste example."""
-    from . import flows
-    from .clinics.service import any_clinic_id, create_api_key, create_clinic
+    from sqlalchemy import func, select
+
+    from .actor import Actor
+    from .clinics.models import Clinic
+    from .clinics.service import create_api_key, create_clinic
     from .clock import utcnow
     from .fields import validate
+    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -279,15 +290,17 @@ def demo() -> None:
     )
 
     async def work(conn: Any) -> tuple[str, str | None]:
-        first = await any_clinic_id(conn)
-        if first is not None:
+        existing = (await conn.execute(select(func.count()).select_from(Clinic.__table__))).scalar()
+        if existing:
+            first = (await conn.execute(select(Clinic.__table__.c.id).limit(1))).scalar()
             return first, None
         now = utcnow()
         clinic_id = await create_clinic(conn, "Demo Imaging Clinic", now)
         key = await create_api_key(
             conn, settings.resolved_secret_key, clinic_id, "demo key (make run)", now
         )
-        await flows.invite_owner(conn, settings, clinic_id, owner, now=now)
+        actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
+        await service.invite(conn, settings, actor, owner, now=now, level="owner")
         return clinic_id, key.secret
 
     clinic_id, secret = _with_db(settings, work)
@@ -348,8 +361,8 @@ def users_import(
     from rich.progress import Progress
     from rich.table import Table
 
-    from .bulk_invite import ImportFileError, read_rows, run_import
     from .clinics.service import clinic_name
+    from .users.bulk_import import ImportFileError, read_rows, run_import
 
     settings = _settings()
     try:
