@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
+from . import flows
 from .accounts.emails import PasswordResetEmails
 from .apikit.idempotent import IdempotentBatcher
 from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
@@ -26,7 +27,7 @@ from .users.schemas import user_wire
 
 
 class ApiInvites:
-    """Invites of concurrent API requests, made together (see users.service.invite_many)."""
+    """Invites of concurrent API requests, made together (see flows.invite_many)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -34,7 +35,7 @@ class ApiInvites:
     async def run(
         self, conn: AsyncConnection, items: list[users_service.InviteItem]
     ) -> list[tuple[int, dict[str, Any]] | Exception]:
-        outcomes = await users_service.invite_many(conn, self.settings, items)
+        outcomes = await flows.invite_many(conn, self.settings, items)
         return [o if isinstance(o, Exception) else (201, user_wire(o)) for o in outcomes]
 
 
