@@ -14,6 +14,7 @@ from ..email import outbox
 from ..ids import derive_token, keyed_hash, token_hash
 from ..links import LinkUnusable
 from . import repository as repo
+from .emails import PASSWORD_RESET_EMAIL, RESET_PURPOSE
 
 # Five wrong passwords for one email from one address within 15 minutes lock that pair out
 # for 15 minutes; the lock is per email+IP so an attacker cannot lock a colleague out
@@ -23,7 +24,6 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
 RESET_TTL = timedelta(hours=1)
 RESET_COOLDOWN = timedelta(seconds=60)
-RESET_PURPOSE = "password-reset"
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ async def request_password_reset(
         await outbox.enqueue(
             conn,
             clinic_id=account.clinic_id,
-            kind=outbox.PASSWORD_RESET,
+            kind=PASSWORD_RESET_EMAIL,
             subject_id=account.id,
             recipient=account.email,
             payload={"nonce": nonce, "expiresAt": expires.isoformat()},
