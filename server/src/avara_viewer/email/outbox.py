@@ -21,7 +21,6 @@ from .outbox_models import OutboxMessage
 outbox = OutboxMessage.__table__
 
 INVITATION = "invitation"
-PASSWORD_RESET = "password_reset"
 
 
 @dataclass(frozen=True)
