@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..email import outbox
 from ..ids import derive_token, keyed_hash, token_hash
 from ..links import LinkUnusable
+from ..users import service as users
 from . import repository as repo
 from .emails import PASSWORD_RESET_EMAIL, RESET_PURPOSE
 
@@ -46,12 +47,12 @@ async def session_user(
 
 async def end_sessions(conn: AsyncConnection, user_id: str) -> None:
     """Every session of the user stops holding (their access was revoked)."""
-    await repo.bump_session_version(conn, user_id)
+    await users.end_sessions(conn, user_id)
 
 
 async def set_password(conn: AsyncConnection, user_id: str, password_hash: str) -> None:
     """The password an invitee chose when accepting."""
-    await repo.set_password(conn, user_id, password_hash, end_sessions=False)
+    await users.set_password(conn, user_id, password_hash, end_sessions=False)
 
 
 # --- logging in ----------------------------------------------------------------------------
@@ -89,7 +90,7 @@ async def login_candidates(conn: AsyncConnection, email: str) -> list[Any]:
 async def record_login(
     conn: AsyncConnection, user_id: str, throttle_key_: str, now: datetime
 ) -> None:
-    await repo.set_last_login(conn, user_id, now)
+    await users.record_login(conn, user_id, now)
     await repo.clear_throttle(conn, throttle_key_)
 
 
@@ -142,4 +143,4 @@ async def complete_password_reset(
     """Set the new password, use up every open reset link and end every session."""
     row = await reset_by_token(conn, token, now)
     await repo.use_up_resets(conn, row["id"], now)
-    await repo.set_password(conn, row["id"], password_hash, end_sessions=True, now=now)
+    await users.set_password(conn, row["id"], password_hash, end_sessions=True, now=now)

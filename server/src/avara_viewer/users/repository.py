@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -191,3 +192,34 @@ async def names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> dict[st
         )
     )
     return {r.id: f"{r.first_name} {r.last_name}" for r in rows}
+
+
+# --- the sign-in columns, written on the accounts domain's request ---------------------------
+
+
+async def bump_session_version(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(session_version=users.c.session_version + 1)
+    )
+
+
+async def set_password(
+    conn: AsyncConnection,
+    user_id: str,
+    password_hash: str,
+    *,
+    end_sessions: bool,
+    now: datetime | None = None,
+) -> None:
+    values: dict[str, Any] = {"password_hash": password_hash}
+    if end_sessions:
+        values["session_version"] = users.c.session_version + 1
+    if now is not None:
+        values["updated_at"] = now
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def set_last_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))

@@ -328,3 +328,26 @@ async def mark_reactivated(
 async def activate(conn: AsyncConnection, user_id: str, now: datetime) -> None:
     """The invitee accepted: their user becomes `active` (the invitation's event records it)."""
     await repo.set_values(conn, user_id, {"status": "active", "updated_at": now})
+
+
+# --- sign-in columns (accounts/ decides when; users/ writes its own table) --------------------
+
+
+async def end_sessions(conn: AsyncConnection, user_id: str) -> None:
+    """Every session of the user stops holding (their session version moves on)."""
+    await repo.bump_session_version(conn, user_id)
+
+
+async def set_password(
+    conn: AsyncConnection,
+    user_id: str,
+    password_hash: str,
+    *,
+    end_sessions: bool,
+    now: datetime | None = None,
+) -> None:
+    await repo.set_password(conn, user_id, password_hash, end_sessions=end_sessions, now=now)
+
+
+async def record_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await repo.set_last_login(conn, user_id, now)
