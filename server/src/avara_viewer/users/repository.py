@@ -73,6 +73,14 @@ async def get(
     return (await conn.execute(query)).mappings().first()
 
 
+async def owners(conn: AsyncConnection, clinic_id: str, *, for_update: bool = False) -> Any:
+    """The clinic's owners (locked with for_update), whatever their status."""
+    query = select(users).where(users.c.clinic_id == clinic_id, users.c.level == "owner")
+    if for_update:
+        query = query.with_for_update()
+    return (await conn.execute(query)).mappings().all()
+
+
 async def set_values(conn: AsyncConnection, user_id: str, values: dict[str, Any]) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(**values))
 
