@@ -94,7 +94,30 @@ def _email(value: str) -> str:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"is not a valid email address: {exc}") from None
+    # Refused here rather than acknowledged and then failed by the mailer: a non-ASCII local
+    # part can only travel with SMTPUTF8, which the mailer does not use (many servers do not
+    # offer it, and a Maildir copy would not match what a server was given).
+    if not value.rpartition("@")[0].isascii():
+        raise ValueError(
+            "must have only ASCII characters before the @: delivering to an address such as "
+            "jöhn@… needs SMTPUTF8, which this service's mailer does not use"
+        )
+    try:
+        envelope_address(value)
+    except UnicodeError:
+        raise ValueError(
+            "has a domain with no ASCII (IDNA) form that a mail server would take"
+        ) from None
     return value
+
+
+def envelope_address(address: str) -> str:
+    """The address as the mailer sends to it: an international domain in its IDNA (xn--)
+    form, as the message's To header writes it (email.message). UnicodeError if it has none."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
 def _phone(value: str) -> str:
