@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     outbox_give_up_after: timedelta = timedelta(hours=72)
     outbox_max_backoff: timedelta = timedelta(seconds=60)
     smtp_max_connections: int = 4
+    # PostgreSQL session limits: a stalled or paused process cannot hold locks (the per-clinic
+    # audit lock) for longer than the idle timeout, and others wait at most lock_timeout for
+    # one (then 503 database_unavailable) instead of stalling with it.
+    pg_statement_timeout: timedelta = timedelta(seconds=30)
+    pg_lock_timeout: timedelta = timedelta(seconds=5)
+    pg_idle_in_transaction_timeout: timedelta = timedelta(seconds=10)
+    pg_connect_timeout: timedelta = timedelta(seconds=5)
     idempotency_ttl: timedelta = timedelta(hours=24)
     rate_limit_per_minute: int = 600
     # Logs: json (one object per line) or text; unset means json for serve and worker.
@@ -66,6 +73,9 @@ class Settings(BaseSettings):
     # Seconds a client has to send a request's line and headers once it has started.
     http_head_timeout: float = 20.0
     resend_cooldown: timedelta = timedelta(seconds=60)
+    # /metrics: unset, only loopback clients not behind a proxy may scrape; set, a client
+    # presenting it as a Bearer token may scrape from anywhere.
+    metrics_token: str | None = None
 
     @field_validator(
         "invitation_ttl",
@@ -74,6 +84,10 @@ class Settings(BaseSettings):
         "outbox_max_backoff",
         "idempotency_ttl",
         "resend_cooldown",
+        "pg_statement_timeout",
+        "pg_lock_timeout",
+        "pg_idle_in_transaction_timeout",
+        "pg_connect_timeout",
         mode="before",
     )
     @classmethod
