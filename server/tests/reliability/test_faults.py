@@ -418,7 +418,7 @@ class _HeldDataSink(SmtpSink):
         self.controller.start()
 
 
-def test_a_paused_sender_whose_lease_was_taken_over_counts_the_duplicate(
+def test_a_paused_sender_whose_lease_was_taken_over_counts_the_duplicate_once(
     fresh_server: Any, tmp_path: Path
 ) -> None:
     sink = _HeldDataSink(hold=6.0)
@@ -449,11 +449,11 @@ def test_a_paused_sender_whose_lease_was_taken_over_counts_the_duplicate(
         finally:
             a.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
         sink.wait_for(address, count=2, timeout=20)  # the paused conversation completes too
-        _until(
-            lambda: _metric(a, "avara_viewer_email_lease_lost_total") == 1,
-            what="the paused sender counting its lost lease",
-        )
-        assert _metric(b, "avara_viewer_email_lease_lost_total") == 0
+        # Counted once, by whichever of the two recorded its send second.
+        name = "avara_viewer_email_lease_lost_total"
+        _until(lambda: _metric(a, name) + _metric(b, name) >= 1, what="the duplicate counted")
+        time.sleep(1)  # both have recorded by now; the count must not go on to 2
+        assert _metric(a, name) + _metric(b, name) == 1
         copies = _message_ids(sink)
         assert list(copies.values()) == [2]  # the same Message-ID: recognisable as a copy
         assert a.sql("SELECT status FROM email_outbox") == [("sent",)]

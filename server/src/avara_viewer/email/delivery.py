@@ -7,9 +7,10 @@ Delivery is at least once; these rules keep duplicates rare and bounded:
   takes follows what the previous batch could send in that time.
 - When outcomes cannot be recorded (the database is down), they are held in memory and no
   new batch is claimed until they are: nothing is sent that could not be marked sent.
-- A message sent after its lease was lost (the process was paused, or recording came too
-  late), or whose send was cut off after its lease had run out, is counted
-  (`avara_viewer_email_lease_lost_total`): each may have gone out twice.
+- Duplicates are counted (`avara_viewer_email_lease_lost_total`): a message another claim
+  had already recorded as sent when this one records its send (the lease ran out: the
+  process was paused, or recording came too late), counted by the second sender only; and a
+  send cut off after its lease had run out, which the mail server may have taken.
 - A process killed mid-send leaves its lease to expire and the message is sent again with
   the same Message-ID.
 
@@ -53,7 +54,7 @@ log = logging.getLogger("avara_viewer.email")
 OutcomeObserver = Callable[[Iterable[tuple[str, str]]], None]
 
 
-# Told the ids of messages sent after their lease was lost: each may have gone out twice.
+# Told how many messages went out (or may have) twice after a lease ran out.
 LeaseLostObserver = Callable[[int], None]
 
 
@@ -197,7 +198,7 @@ class DeliveryLoop:
         lost = sorted({*lost, *overran})
         if lost:
             log.warning(
-                "%d emails were (or may have been) sent after their lease was lost: %s",
+                "%d emails were (or may have been) sent twice after a lease ran out: %s",
                 len(lost),
                 lost,
             )
@@ -300,9 +301,9 @@ class DeliveryLoop:
         outcomes: list[tuple[Claimed, tuple[str, str | None]]],
     ) -> tuple[list[tuple[str, str]], list[int]]:
         """Store each outcome and tell its kind; returns (kind, outcome) pairs for metrics and
-        the ids sent after their lease was lost."""
+        the ids another claim had already sent (duplicates)."""
         now = utcnow()
-        lost = await outbox.lost_leases(
+        lost = await outbox.sent_by_another(
             conn, [m for m, (outcome, _) in outcomes if outcome == "sent"]
         )
         recorded: list[tuple[str, str]] = []

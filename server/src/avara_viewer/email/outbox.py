@@ -94,8 +94,8 @@ class Claimed:
     recipient: str
     attempts: int
     created_at: datetime
-    # The lease this claim set: a later claim by anyone sets another, so a row whose
-    # lease_until differs when the outcome is recorded was (or may be) sent twice.
+    # The lease this claim set: outcomes other than "sent" are recorded only while the row
+    # still carries it (a later claim sets another).
     lease_until: datetime
 
 
@@ -167,16 +167,21 @@ async def claim(
     ]
 
 
-async def lost_leases(conn: AsyncConnection, messages: list[Claimed]) -> list[int]:
-    """The ids among `messages` whose lease is no longer the one their claim set: it expired
-    and another claim took the message (or recorded it) meanwhile."""
+async def sent_by_another(conn: AsyncConnection, messages: list[Claimed]) -> list[int]:
+    """The ids among `messages` (which this claim has just sent) that another claim already
+    recorded as sent: their lease ran out and was taken over, so each went out twice. Only
+    the second of the two senders to record finds this, so each duplicate counts once."""
     if not messages:
         return []
-    ours = {m.id: m.lease_until for m in messages}
+    # FOR UPDATE: two senders recording at once on PostgreSQL would each miss the other's
+    # uncommitted "sent"; locked, the second waits and then reads the first's.
     rows = await conn.execute(
-        select(outbox.c.id, outbox.c.lease_until).where(outbox.c.id.in_(list(ours)))
+        select(outbox.c.id, outbox.c.status)
+        .where(outbox.c.id.in_([m.id for m in messages]))
+        .order_by(outbox.c.id)
+        .with_for_update()
     )
-    return sorted(r.id for r in rows if r.lease_until != ours[r.id])
+    return sorted(r.id for r in rows if r.status == "sent")
 
 
 async def mark_sent(conn: AsyncConnection, ids: list[int], now: datetime) -> None:

@@ -47,8 +47,9 @@ email_outcomes = Counter(
 )
 email_lease_lost = Counter(
     "avara_viewer_email_lease_lost_total",
-    "Emails sent after their claim's lease had expired (the sender was paused or could not "
-    "record in time): each may have been sent twice, with the same Message-ID.",
+    "Emails sent twice (same Message-ID) after a claim's lease ran out (the sender was "
+    "paused or could not record in time), counted once each by the second sender; plus "
+    "sends cut off after their lease ran out, which the mail server may have taken.",
     registry=registry,
 )
 outbox_pending = Gauge(
