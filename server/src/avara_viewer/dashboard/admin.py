@@ -331,8 +331,17 @@ async def _user_action(request: Request, user_id: str, action: str) -> Response:
         await ctx.db.write(lambda conn: operation(conn, ctx.settings, actor, user_id, now=utcnow()))
     except Conflict as exc:
         row = await _target(request, me, user_id)
+        invitation, history = await _invitation_and_history(request, me, row)
         return page(
-            request, "user.html", status=409, user=row, notice=None, can_edit=True, error=exc.detail
+            request,
+            "user.html",
+            status=409,
+            user=row,
+            notice=None,
+            can_edit=row["level"] != "owner" and row["id"] != me.id,
+            error=exc.detail,
+            invitation=invitation,
+            history=history,
         )
     ctx.outbox_wakeup.set()
     return redirect(request, f"/users/{user_id}?notice={action}")
