@@ -164,10 +164,13 @@ def owner_session(server: Server, smtp_sink: SmtpSink) -> httpx.Client:
 
 
 DASHBOARD_QUERIES = {
-    "/users": ["q", "level", "status", "source", "page", "notice"],
-    "/audit": ["from", "to", "before", "action", "actor", "target"],
+    "/users": ["q", "level", "status", "source", "page", "notice", "sort"],
+    "/users.csv": ["q", "level", "status", "source", "sort"],
+    "/audit": ["from", "to", "before", "action", "actor", "target", "cursor"],
     "/audit.csv": ["from", "to", "before", "action", "actor", "target"],
-    "/invitations": ["status", "page", "q", "expired"],
+    "/invitations": ["status", "page", "q", "expired", "sort", "wait", "problem", "count",
+                     "shown"],
+    "/api-keys": ["notice", "shown"],
     "/login": ["next", "notice"],
     "/password-reset": ["token"],
     "/invitations/accept": ["token"],
