@@ -77,11 +77,11 @@ def serve(
         bool,
         typer.Option(
             "--no-email",
-            help="Do not deliver email from this process (run `worker` instead).",
+            help="Do not deliver email or webhooks from this process (run `worker` instead).",
         ),
     ] = False,
 ) -> None:
-    """Serve the API and the dashboard, and deliver email (unless --no-email)."""
+    """Serve the API and the dashboard, and deliver email and webhooks (unless --no-email)."""
     import uvicorn
 
     from .app import create_app
@@ -118,10 +118,12 @@ def worker(
         typer.Option(help="Serve this worker's Prometheus metrics (email outcomes) on this port."),
     ] = None,
 ) -> None:
-    """Deliver queued email only (run beside several `serve --no-email` processes)."""
+    """Deliver queued email and webhooks only (run beside several `serve --no-email`
+    processes)."""
     from .db import Database
     from .email.delivery import DeliveryLoop
     from .ops.logs import configure
+    from .webhooks.delivery import WebhookLoop
 
     settings = _settings()
     configure(settings.log_format or "json")
@@ -135,15 +137,19 @@ def worker(
     async def main() -> None:
         db = Database(settings)
         await db.start()
-        task = asyncio.create_task(DeliveryLoop(settings, db).run())
+        tasks = [
+            asyncio.create_task(DeliveryLoop(settings, db).run()),
+            asyncio.create_task(WebhookLoop(settings, db).run()),
+        ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await db.close()
 
     asyncio.run(main())

@@ -9,6 +9,13 @@ from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
 from .ops.models import RateLimitWindow
 from .users.models import User
+from .webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookSweep,
+)
 
 metadata = Base.metadata
 
@@ -23,5 +30,10 @@ __all__ = [
     "PasswordReset",
     "RateLimitWindow",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookSweep",
     "metadata",
 ]

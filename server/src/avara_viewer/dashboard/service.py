@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import events
 from ..actor import Actor
 from ..audit import service as audit
 from ..clinics import service as clinics_service
@@ -126,7 +127,7 @@ async def accept_invitation(
     if password_hash is not None:
         values["password_hash"] = password_hash
     await conn.execute(update(users).where(users.c.id == view.user_id).values(**values))
-    await _audit_answer(conn, view, "invitation.accepted", "accepted", now)
+    await _audit_answer(conn, view, events.INVITATION_ACCEPTED, "accepted", now)
     return view
 
 
@@ -134,14 +135,16 @@ async def _audit_answer(
     conn: AsyncConnection, view: InvitationView, action: str, status: str, now: datetime
 ) -> None:
     """The invitee's answer, recorded with the invitee as the actor."""
-    await audit.record(
+    await events.emit(
         conn,
-        Actor(clinic_id=view.clinic_id, kind="user", id=view.user_id),
-        action=action,
-        target_type="invitation",
-        target_id=view.id,
-        changes={"status": {"before": "sent", "after": status}},
-        now=now,
+        events.DomainEvent(
+            action,
+            Actor(clinic_id=view.clinic_id, kind="user", id=view.user_id),
+            "invitation",
+            view.id,
+            {"status": {"before": "sent", "after": status}},
+            now,
+        ),
     )
 
 
@@ -152,7 +155,7 @@ async def decline_invitation(conn: AsyncConnection, token: str, now: datetime) -
         .where(invitations.c.id == view.id, invitations.c.status == "sent")
         .values(status="rejected", updated_at=now)
     )
-    await _audit_answer(conn, view, "invitation.rejected", "rejected", now)
+    await _audit_answer(conn, view, events.INVITATION_REJECTED, "rejected", now)
     return view
 
 

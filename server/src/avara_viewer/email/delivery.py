@@ -32,6 +32,7 @@ from ..invitations.models import Invitation
 from ..invitations.repository import invitation_token
 from ..ops.metrics import record_email_outcomes
 from ..users.models import User
+from ..webhooks import record as webhooks
 from . import outbox as outbox_mod
 from .message import build_message
 from .render import RenderedEmail, render_invitation, render_password_reset
@@ -295,6 +296,7 @@ class DeliveryLoop:
         recorded: list[tuple[str, str]] = []
         sent_ids: list[int] = []
         delivered: list[dict[str, Any]] = []
+        announced: list[webhooks.Happened] = []
         for message, (outcome, error) in outcomes:
             if outcome == "sent":
                 # The common case, written below with one statement per table.
@@ -322,6 +324,15 @@ class DeliveryLoop:
                         "b_sent_at": now if outcome == "sent" else None,
                     }
                 )
+                announced.append(
+                    webhooks.Happened(
+                        message.clinic_id,
+                        f"invitation.email_{'delivered' if outcome == 'sent' else 'failed'}",
+                        "invitation",
+                        message.subject_id,
+                        now,
+                    )
+                )
         if sent_ids:
             await conn.execute(
                 update(outbox)
@@ -345,6 +356,8 @@ class DeliveryLoop:
                 ),
                 delivered,
             )
+        # The invitation's webhook subscribers learn whether its email went out.
+        await webhooks.record(conn, announced)
         return recorded
 
     def _backoff(self, attempts: int) -> timedelta:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import events
 from ..actor import Actor
 from ..audit import service as audit
 from ..config import Settings
@@ -165,14 +166,16 @@ async def update_invitation(
     _, changes = await users_service.apply_field_update(conn, actor, user, update, now=now)
     if changes:
         await repo.touch(conn, invitation_id, now)
-        await audit.record(
+        await events.emit(
             conn,
-            actor,
-            action="invitation.updated",
-            target_type="invitation",
-            target_id=invitation_id,
-            changes=changes,
-            now=now,
+            events.DomainEvent(
+                events.INVITATION_UPDATED,
+                actor,
+                "invitation",
+                invitation_id,
+                changes,
+                now,
+            ),
         )
     return await get_invitation(conn, actor.clinic_id, invitation_id)
 
@@ -215,14 +218,16 @@ async def revoke_invitation(
     if user["status"] == "invited":
         await users_service.set_status(conn, user, "revoked", now)
         changes["userStatus"] = {"before": "invited", "after": "revoked"}
-    await audit.record(
+    await events.emit(
         conn,
-        actor,
-        action="invitation.revoked",
-        target_type="invitation",
-        target_id=invitation_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(
+            events.INVITATION_REVOKED,
+            actor,
+            "invitation",
+            invitation_id,
+            changes,
+            now,
+        ),
     )
     return f"The invitation of {invitation['email']} was revoked; its link no longer works."
 
@@ -258,13 +263,15 @@ async def resend_invitation(
         {"expiry": invitation_wire(invitation)["expiry"]},
         {"expiry": invitation_wire({**invitation, "expiry": expiry})["expiry"]},
     )
-    await audit.record(
+    await events.emit(
         conn,
-        actor,
-        action="invitation.resent",
-        target_type="invitation",
-        target_id=invitation_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(
+            events.INVITATION_RESENT,
+            actor,
+            "invitation",
+            invitation_id,
+            changes,
+            now,
+        ),
     )
     return await get_invitation(conn, actor.clinic_id, invitation_id)

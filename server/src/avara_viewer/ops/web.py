@@ -17,6 +17,7 @@ from ..api import json_response
 from ..clock import utcnow
 from ..email.outbox import outbox
 from ..errors import problem_response
+from ..webhooks.delivery import backlog
 from . import metrics
 from .middleware import RequestContextMiddleware
 
@@ -74,5 +75,11 @@ def install(app: FastAPI, *, log_requests: bool = True) -> None:
             log.warning("metrics: the outbox could not be read", exc_info=True)
         else:
             metrics.set_outbox(pending, oldest, utcnow())
+        try:
+            waiting, first = await asyncio.wait_for(db.read(backlog), READY_TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("metrics: the webhook backlog could not be read", exc_info=True)
+        else:
+            metrics.set_webhook_backlog(waiting, first, utcnow())
         data, content_type = metrics.exposition()
         return Response(data, media_type=content_type)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import events
 from ..actor import Actor
 from ..audit import service as audit
 from ..config import Settings
@@ -139,12 +140,12 @@ async def invite_many(
         for i, row, invitation_id in zip(accepted, rows, invitation_ids, strict=True):
             changes = audit.diff({}, {**_audited_fields(row), "invitationId": invitation_id})
             drafts.append(
-                audit.Draft(
-                    items[i].actor, "user.invited", "user", row["id"], changes, items[i].now
+                events.DomainEvent(
+                    events.USER_INVITED, items[i].actor, "user", row["id"], changes, items[i].now
                 )
             )
             outcomes[i] = row
-        await audit.record_many(conn, drafts)
+        await events.emit_many(conn, drafts)
     return [o for o in outcomes if o is not None]
 
 
@@ -274,14 +275,16 @@ async def update_user(
     await check_may_change(conn, actor, target)
     new_row, changes = await apply_field_update(conn, actor, target, update, now=now)
     if changes:
-        await audit.record(
+        await events.emit(
             conn,
-            actor,
-            action="user.updated",
-            target_type="user",
-            target_id=user_id,
-            changes=changes,
-            now=now,
+            events.DomainEvent(
+                events.USER_UPDATED,
+                actor,
+                "user",
+                user_id,
+                changes,
+                now,
+            ),
         )
     return new_row
 
@@ -308,14 +311,16 @@ async def revoke_access(
     changes = audit.diff({"status": target["status"]}, {"status": "revoked"})
     if revoked_invitations:
         changes["revokedInvitationIds"] = revoked_invitations
-    await audit.record(
+    await events.emit(
         conn,
-        actor,
-        action="user.access_revoked",
-        target_type="user",
-        target_id=user_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(
+            events.USER_ACCESS_REVOKED,
+            actor,
+            "user",
+            user_id,
+            changes,
+            now,
+        ),
     )
     if revoked_invitations:
         return f"Access revoked for {target['email']}; their pending invitation was revoked too."
@@ -365,13 +370,15 @@ async def reactivate(
         changes = audit.diff({"status": "revoked"}, {"status": "invited"})
         changes["invitationId"] = invitation_id
         message = f"{target['email']} had not accepted their invitation: a new invitation was sent."
-    await audit.record(
+    await events.emit(
         conn,
-        actor,
-        action="user.reactivated",
-        target_type="user",
-        target_id=user_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(
+            events.USER_REACTIVATED,
+            actor,
+            "user",
+            user_id,
+            changes,
+            now,
+        ),
     )
     return message
