@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -149,9 +149,7 @@ class Receiver:
         return self.wait_for(arrived, timeout)
 
 
-def subscribe(
-    clinic: Clinic, receiver: Receiver, **fields: Any
-) -> dict[str, Any]:
+def subscribe(clinic: Clinic, receiver: Receiver, **fields: Any) -> dict[str, Any]:
     """Create an endpoint for the receiver; the receiver then verifies with its secret."""
     response = clinic.client.post(
         "/v1/viewer/webhook-endpoints", json={"url": receiver.url, **fields}
@@ -178,4 +176,3 @@ def wait_until(check: Callable[[], Any], timeout: float = 20, what: str = "") ->
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what or check}")
-

@@ -59,8 +59,10 @@ def test_user_changes_arrive_signed_with_the_api_objects(
     )
     wanted = {e["id"] for e in events}
     wait_until(
-        lambda: {d["eventId"] for d in deliveries(clinic, endpoint["endpointId"])} >= wanted
-        and all(d["status"] == "succeeded" for d in deliveries(clinic, endpoint["endpointId"])),
+        lambda: (
+            {d["eventId"] for d in deliveries(clinic, endpoint["endpointId"])} >= wanted
+            and all(d["status"] == "succeeded" for d in deliveries(clinic, endpoint["endpointId"]))
+        ),
         what="the deliveries recorded as succeeded",
     )
 
@@ -72,9 +74,7 @@ def test_invitation_changes_and_email_outcomes_arrive(
     clinic = hooks_clinic
     resent_user = _invite(clinic)
     invitation = _invitation_of(clinic, resent_user["userId"])
-    resent = clinic.client.post(
-        f"/v1/viewer/users/invitations/{invitation['invitationId']}/resend"
-    )
+    resent = clinic.client.post(f"/v1/viewer/users/invitations/{invitation['invitationId']}/resend")
     assert resent.status_code == 200, resent.text
     revoked = clinic.client.post(
         "/v1/viewer/users/invitations/revoke", json={"invitationId": invitation["invitationId"]}
@@ -116,9 +116,7 @@ def test_invitation_changes_and_email_outcomes_arrive(
     assert invitations["invitation.email_failed"]["deliveryStatus"] == "failed"
 
 
-def test_event_types_filter_what_an_endpoint_gets(
-    hooks_clinic: Clinic, receiver: Receiver
-) -> None:
+def test_event_types_filter_what_an_endpoint_gets(hooks_clinic: Clinic, receiver: Receiver) -> None:
     subscribe(hooks_clinic, receiver, eventTypes=["user.updated"])
     user = _invite(hooks_clinic)
     hooks_clinic.client.patch(f"/v1/viewer/users/{user['userId']}", json={"lastName": "Lee"})
@@ -131,8 +129,9 @@ def test_one_users_events_arrive_in_order_despite_failures(
 ) -> None:
     # Every other event fails on its first attempt: later ones must wait for it.
     receiver.answer = lambda got, attempt: (
-        (500, {}, 0.0) if attempt == 1 and int(got.event["data"]["lastName"][1:]) % 2 else
-        (200, {}, 0.0)
+        (500, {}, 0.0)
+        if attempt == 1 and int(got.event["data"]["lastName"][1:]) % 2
+        else (200, {}, 0.0)
     )
     subscribe(hooks_clinic, receiver, eventTypes=["user.updated"])
     users = [_invite(hooks_clinic) for _ in range(3)]
