@@ -15,10 +15,10 @@ from .._exceptions import AvaraError
 from .._resource import AsyncAPIResource, SyncAPIResource
 from ..types.webhook_event import (
     InvitationWebhookEvent,
-    TestWebhookEvent,
     UnknownWebhookEvent,
     UnwrapWebhookEvent,
     UserWebhookEvent,
+    WebhookTestEvent,
 )
 
 __all__ = ["AsyncWebhooks", "Webhooks"]
@@ -29,7 +29,7 @@ def _parse(payload: Union[str, bytes]) -> UnwrapWebhookEvent:
     known: Dict[str, Type[UnwrapWebhookEvent]] = {
         "user.": UserWebhookEvent,
         "invitation.": InvitationWebhookEvent,
-        "webhook.test": TestWebhookEvent,
+        "webhook.test": WebhookTestEvent,
     }
     for prefix, model in known.items():
         if isinstance(event_type, str) and event_type.startswith(prefix):

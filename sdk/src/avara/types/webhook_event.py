@@ -9,11 +9,11 @@ from .viewer.user import User
 
 __all__ = [
     "InvitationWebhookEvent",
-    "TestWebhookEvent",
-    "TestWebhookEventData",
     "UnknownWebhookEvent",
     "UnwrapWebhookEvent",
     "UserWebhookEvent",
+    "WebhookTestEvent",
+    "WebhookTestEventData",
 ]
 
 UserEventType = Literal[
@@ -50,18 +50,18 @@ class InvitationWebhookEvent(BaseModel):
     data: Invitation
 
 
-class TestWebhookEventData(BaseModel):
+class WebhookTestEventData(BaseModel):
     endpoint_id: str
     message: str
 
 
-class TestWebhookEvent(BaseModel):
+class WebhookTestEvent(BaseModel):
     """Sent by ``POST /v1/viewer/webhook-endpoints/{endpointId}/test``."""
 
     id: str
     type: Literal["webhook.test"]
     created_at: Optional[datetime] = None
-    data: TestWebhookEventData
+    data: WebhookTestEventData
 
 
 class UnknownWebhookEvent(BaseModel):
@@ -74,5 +74,5 @@ class UnknownWebhookEvent(BaseModel):
 
 
 UnwrapWebhookEvent = Union[
-    UserWebhookEvent, InvitationWebhookEvent, TestWebhookEvent, UnknownWebhookEvent
+    UserWebhookEvent, InvitationWebhookEvent, WebhookTestEvent, UnknownWebhookEvent
 ]
