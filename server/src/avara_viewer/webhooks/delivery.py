@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import functools
 import logging
 import random
 import secrets
@@ -61,7 +62,7 @@ invitations_t = Invitation.__table__
 RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
 RETRY_AFTER_MAX = 86400
-MAX_IN_FLIGHT = 64
+MAX_IN_FLIGHT = 32
 # A receiver's answer is read up to this many bytes (the rest is never read), and this much
 # of it is kept with the attempt for the integrator to see.
 RESPONSE_READ_LIMIT = 4096
@@ -145,9 +146,15 @@ class WebhookLoop:
         # A lease outlives the longest attempt, so no other process starts the same one.
         self.lease = max(settings.webhook_lease, timedelta(seconds=settings.webhook_timeout + 15))
         self._in_flight: set[asyncio.Task[None]] = set()
+        # Finished attempts waiting to be recorded (by _record_outcomes, several per commit).
+        self._outcomes: list[tuple[Claimed, Outcome]] = []
+        self._outcomes_ready = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
 
     def _make_client(self) -> httpx.AsyncClient:
+        # httpx logs every request at INFO: a line per delivery, with the endpoint's URL.
+        # Our own log names each failed attempt; successes are counted in the metrics.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         return httpx.AsyncClient(
             transport=GuardedTransport(
                 allow_private=self.settings.webhook_allow_private, max_connections=MAX_IN_FLIGHT
@@ -161,6 +168,7 @@ class WebhookLoop:
         log.info("webhook delivery started")
         register_wakeup(self.wakeup)
         self._client = self._make_client()
+        recorder = asyncio.create_task(self._record_outcomes(), name="webhook-outcomes")
         next_sweep = 0.0
         try:
             while True:
@@ -169,22 +177,24 @@ class WebhookLoop:
                     await self._sweep()
                 self.wakeup.clear()
                 claimed = await self._claim_some()
-                if len(self._in_flight) >= MAX_IN_FLIGHT or not claimed:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self.wakeup.wait(),
-                            min(
-                                self.settings.webhook_poll_interval,
-                                max(next_sweep - time.monotonic(), 0.0),
-                            ),
-                        )
-                    # A wake-up may come just before its commit is visible (PostgreSQL).
+                if claimed and len(self._in_flight) < MAX_IN_FLIGHT:
+                    continue  # there may be more due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self.wakeup.wait(),
+                        min(
+                            self.settings.webhook_poll_interval,
+                            max(next_sweep - time.monotonic(), 0.0),
+                        ),
+                    )
+                if not claimed:
+                    # Woken by a commit: its rows may become visible a moment later
+                    # (PostgreSQL), and the next few changes can join the same claim.
                     await asyncio.sleep(self.settings.outbox_gather_delay)
         finally:
             unregister_wakeup(self.wakeup)
-            for task in list(self._in_flight):
+            for task in [*self._in_flight, recorder]:
                 task.cancel()
-            for task in list(self._in_flight):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self._client.aclose()
@@ -361,24 +371,41 @@ class WebhookLoop:
                     error += " (redirects are not followed)"
                 wait = parse_retry_after(retry_after) if status in (429, 503) else None
                 outcome = Outcome("retry", started, seconds, status, error, snippet, wait)
-        try:
-            kind = await self.db.write(lambda conn: self._record(conn, delivery, outcome))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("recording webhook delivery %s failed; it will be retried", delivery.id)
-            return
-        record_webhook_attempt(kind, outcome.seconds)
-        if kind != "succeeded":
-            log.info(
-                "webhook %s to endpoint %s: %s (%s)",
-                delivery.id,
-                delivery.endpoint_id,
-                kind,
-                outcome.error,
-            )
-        # This user's next event to the endpoint may be due now.
-        self.wakeup.set()
+        self._outcomes.append((delivery, outcome))
+        self._outcomes_ready.set()
+        self.wakeup.set()  # room for another claim
+
+    async def _record_outcomes(self) -> None:
+        """Store the outcomes of finished attempts, as many as are ready in one transaction."""
+        while True:
+            await self._outcomes_ready.wait()
+            self._outcomes_ready.clear()
+            batch, self._outcomes = self._outcomes, []
+            try:
+                kinds = await self.db.write(functools.partial(self._record_all, batch=batch))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The leases lapse and these deliveries are attempted again.
+                log.exception("recording %d webhook outcomes failed", len(batch))
+                continue
+            for (delivery, outcome), kind in zip(batch, kinds, strict=True):
+                record_webhook_attempt(kind, outcome.seconds)
+                if kind != "succeeded":
+                    log.info(
+                        "webhook %s to endpoint %s: %s (%s)",
+                        delivery.id,
+                        delivery.endpoint_id,
+                        kind,
+                        outcome.error,
+                    )
+            # These users' next events to their endpoints may be due now.
+            self.wakeup.set()
+
+    async def _record_all(
+        self, conn: AsyncConnection, batch: list[tuple[Claimed, Outcome]]
+    ) -> list[str]:
+        return [await self._record(conn, delivery, outcome) for delivery, outcome in batch]
 
     @staticmethod
     def _failed(started: datetime, clock: float, error: str) -> Outcome:
