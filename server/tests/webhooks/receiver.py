@@ -23,11 +23,12 @@ FAST_RETRIES = {
     "webhook_allow_private": "true",
     "webhook_retry_scale": "0.0001",
     "webhook_timeout": "1",
-    "webhook_lease": "2s",
+    "webhook_lease": "5s",
     "webhook_poll_interval": "0.1",
     "webhook_sweep_interval": "0.3",
     "resend_cooldown": "0",
 }
+
 
 @functools.cache
 def _client() -> Avara:

@@ -158,3 +158,28 @@ def test_nothing_is_recorded_for_a_clinic_without_endpoints(hooks_server: Server
     _invite(clinic)
     rows = hooks_server.sql(f"SELECT count(*) FROM webhook_events WHERE clinic_id = '{clinic.id}'")
     assert rows == [(0,)]
+
+
+def test_an_edited_invitation_is_a_user_update_and_metrics_count_attempts(
+    hooks_server: Server, hooks_clinic: Clinic, receiver: Receiver
+) -> None:
+    subscribe(hooks_clinic, receiver, eventTypes=["user.updated"])
+    user = _invite(hooks_clinic)
+    invitation = _invitation_of(hooks_clinic, user["userId"])
+    edited = hooks_clinic.client.patch(
+        f"/v1/viewer/users/invitations/{invitation['invitationId']}", json={"firstName": "Ada"}
+    )
+    assert edited.status_code == 200, edited.text
+    [event] = receiver.wait_for_types("user.updated")
+    assert event["data"] == hooks_clinic.client.get(f"/v1/viewer/users/{user['userId']}").json()
+    assert event["data"]["firstName"] == "Ada"
+    metrics = wait_until(
+        lambda: (
+            (text := httpx.get(hooks_server.base_url + "/metrics").text)
+            and 'avara_viewer_webhook_attempts_total{outcome="succeeded"}' in text
+            and text
+        ),
+        what="the attempt counted",
+    )
+    assert "avara_viewer_webhook_pending " in metrics
+    assert "avara_viewer_webhook_oldest_pending_age_seconds " in metrics

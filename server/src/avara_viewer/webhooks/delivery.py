@@ -143,8 +143,9 @@ class WebhookLoop:
         self.settings = settings
         self.db = db
         self.wakeup = asyncio.Event()
-        # A lease outlives the longest attempt, so no other process starts the same one.
-        self.lease = max(settings.webhook_lease, timedelta(seconds=settings.webhook_timeout + 15))
+        # A lease outlives the longest attempt (and its recording), so no other process
+        # starts the same one.
+        self.lease = max(settings.webhook_lease, timedelta(seconds=2 * settings.webhook_timeout))
         self._in_flight: set[asyncio.Task[None]] = set()
         # Finished attempts waiting to be recorded (by _record_outcomes, several per commit).
         self._outcomes: list[tuple[Claimed, Outcome]] = []
