@@ -100,6 +100,15 @@ def test_update_refuses_nulls_and_unknown_ids(hooks_clinic: Clinic) -> None:
     assert hooks_clinic.client.get(f"{BASE}", params={"cursor": "forged"}).status_code == 422
 
 
+def test_a_clinic_has_at_most_twenty_endpoints(hooks_clinic: Clinic) -> None:
+    for n in range(20):
+        response = hooks_clinic.client.post(BASE, json={"url": f"http://127.0.0.1:9/{n}"})
+        assert response.status_code == 201, response.text
+    refused = hooks_clinic.client.post(BASE, json={"url": "http://127.0.0.1:9/more"})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "too_many_webhook_endpoints"
+
+
 def test_another_clinic_cannot_see_or_touch_an_endpoint(
     hooks_server: Server, hooks_clinic: Clinic
 ) -> None:

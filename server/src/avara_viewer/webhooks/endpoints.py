@@ -103,7 +103,7 @@ def _reveal_secret(request: Request, response: Response) -> Response:
         "allows private ones."
     ),
     response_model=EndpointOut,
-    responses=problem_responses(*_MUTATION_ERRORS),
+    responses=problem_responses(*_MUTATION_ERRORS, 409),
     openapi_extra=mutation_openapi("EndpointCreateRequest"),
 )
 async def create_endpoint(

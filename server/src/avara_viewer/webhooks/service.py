@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import events
@@ -39,6 +39,9 @@ DELIVERIES_CURSOR = "webhook_deliveries"
 PREVIOUS_SECRET_TTL = timedelta(hours=24)
 # The attempts shown with each delivery: the latest ones.
 ATTEMPTS_SHOWN = 20
+# Every event fans out to each endpoint: a bound keeps one clinic from multiplying its events
+# into the whole delivery capacity.
+MAX_ENDPOINTS_PER_CLINIC = 20
 
 
 def new_endpoint_id() -> str:
@@ -84,6 +87,15 @@ async def create_endpoint(
 ) -> dict[str, Any]:
     """A new endpoint with a new signing secret. The wire object's `secret` is still sealed:
     it is kept so for Idempotency-Key replays, and endpoints.reveal_secret opens it."""
+    count = await conn.scalar(
+        select(func.count()).where(endpoints_t.c.clinic_id == actor.clinic_id)
+    )
+    if count >= MAX_ENDPOINTS_PER_CLINIC:
+        raise Conflict(
+            f"A clinic can have at most {MAX_ENDPOINTS_PER_CLINIC} webhook endpoints; delete one "
+            "first (one endpoint can receive every event type).",
+            code="too_many_webhook_endpoints",
+        )
     endpoint_id = new_endpoint_id()
     secret = signing.new_secret()
     row = {
