@@ -70,6 +70,8 @@ def test_create_retrieve_list_update_delete(hooks_server: Server, hooks_clinic: 
         ({"url": 42}, "url", "string"),
         ({"url": "http://127.0.0.1/x", "eventTypes": ["user.exploded"]}, "eventTypes", "unknown"),
         ({"url": "http://127.0.0.1/x", "eventTypes": []}, "eventTypes", "at least one"),
+        ({"url": "http://127.0.0.1/x", "eventTypes": [{}]}, "eventTypes.0", "string"),
+        ({"url": "http://127.0.0.1/x", "eventTypes": "user.invited"}, "eventTypes", "list"),
         ({"url": "http://127.0.0.1/x", "enabled": "yes"}, "enabled", "boolean"),
         ({"url": "http://127.0.0.1/x", "secret": "whsec_mine"}, "secret", "not a known field"),
         ({"url": "http://127.0.0.1/x", "description": "x" * 501}, "description", "500"),

@@ -43,7 +43,8 @@ def _check_event_types(data: dict[str, Any], errors: list[dict[str, str]]) -> No
     types = data.get("eventTypes")
     if types is None or not isinstance(types, list):
         return
-    unknown = sorted({t for t in types if not isinstance(t, str) or t not in EVENT_TYPES}, key=str)
+    # Items that are not strings are named by pydantic's own error for the field.
+    unknown = sorted({t for t in types if isinstance(t, str) and t not in EVENT_TYPES})
     if unknown:
         errors.append(
             {
