@@ -78,6 +78,7 @@ class Claimed:
     endpoint_id: str
     event_id: str
     event_type: str
+    order_key: str
     round_attempts: int
     lease_token: str
     url: str
@@ -280,6 +281,7 @@ class WebhookLoop:
                 d.c.endpoint_id,
                 d.c.event_id,
                 d.c.event_type,
+                d.c.order_key,
                 d.c.round_attempts,
                 endpoints_t.c.url,
                 events_t.c.body,
@@ -299,6 +301,7 @@ class WebhookLoop:
                 endpoint_id=r.endpoint_id,
                 event_id=r.event_id,
                 event_type=r.event_type,
+                order_key=r.order_key,
                 round_attempts=r.round_attempts,
                 lease_token=token,
                 url=r.url,
@@ -456,6 +459,24 @@ class WebhookLoop:
             .where(d.c.seq == delivery.seq, d.c.lease_token == delivery.lease_token)
             .values(**values)
         )
+        # The same user's later deliveries to this endpoint wait behind this one. Keep them
+        # from being due before it is (so a claim never scans a backlog it cannot take), and
+        # release them once it is done.
+        followers = update(d).where(
+            d.c.endpoint_id == delivery.endpoint_id,
+            d.c.order_key == delivery.order_key,
+            d.c.seq > delivery.seq,
+            d.c.status == "pending",
+        )
+        if kind in ("succeeded", "failed"):
+            await conn.execute(
+                followers.where(d.c.next_attempt_at > now).values(next_attempt_at=now)
+            )
+        elif kind == "retry":
+            later = values["next_attempt_at"]
+            await conn.execute(
+                followers.where(d.c.next_attempt_at < later).values(next_attempt_at=later)
+            )
         if kind == "succeeded":
             await conn.execute(
                 update(e)
