@@ -27,6 +27,10 @@ USER_INVITED = "user.invited"
 USER_UPDATED = "user.updated"
 USER_ACCESS_REVOKED = "user.access_revoked"
 USER_REACTIVATED = "user.reactivated"
+# Made active at once, without an invitation (SCIM, for clinics that sign in with SSO).
+USER_CREATED = "user.created"
+# Erased for good (SCIM DELETE): the entry names the erased fields, never their values.
+USER_DELETED = "user.deleted"
 INVITATION_UPDATED = "invitation.updated"
 INVITATION_ACCEPTED = "invitation.accepted"
 INVITATION_REJECTED = "invitation.rejected"
@@ -35,6 +39,11 @@ INVITATION_RESENT = "invitation.resent"
 # Changes to a clinic's credentials.
 API_KEY_CREATED = "api_key.created"
 API_KEY_REVOKED = "api_key.revoked"
+SCIM_TOKEN_CREATED = "scim_token.created"
+SCIM_TOKEN_REVOKED = "scim_token.revoked"
+SCIM_SETTINGS_UPDATED = "scim.settings_updated"
+# A SCIM call that changed nothing (a read, a refused request): every call is on record.
+SCIM_REQUEST = "scim.request"
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -42,6 +51,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         USER_UPDATED,
         USER_ACCESS_REVOKED,
         USER_REACTIVATED,
+        USER_CREATED,
+        USER_DELETED,
         INVITATION_UPDATED,
         INVITATION_ACCEPTED,
         INVITATION_REJECTED,
@@ -49,6 +60,10 @@ EVENT_TYPES: frozenset[str] = frozenset(
         INVITATION_RESENT,
         API_KEY_CREATED,
         API_KEY_REVOKED,
+        SCIM_TOKEN_CREATED,
+        SCIM_TOKEN_REVOKED,
+        SCIM_SETTINGS_UPDATED,
+        SCIM_REQUEST,
     }
 )
 

@@ -8,6 +8,7 @@ from .email.outbox_models import OutboxMessage
 from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
 from .ops.models import RateLimitWindow
+from .scim.models import ScimSettings, ScimToken, ScimUser
 from .users.models import User
 
 metadata = Base.metadata
@@ -22,6 +23,9 @@ __all__ = [
     "OutboxMessage",
     "PasswordReset",
     "RateLimitWindow",
+    "ScimSettings",
+    "ScimToken",
+    "ScimUser",
     "User",
     "metadata",
 ]

@@ -551,3 +551,9 @@ async def people_names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> 
         )
     )
     return {r.id: f"{r.first_name} {r.last_name}" for r in rows}
+
+
+async def forget_password_resets(conn: AsyncConnection, user_id: str) -> None:
+    """Delete the user's password-reset requests and their emails (erasing the person)."""
+    await outbox.forget(conn, outbox.PASSWORD_RESET, [user_id])
+    await conn.execute(delete(resets).where(resets.c.user_id == user_id))

@@ -60,3 +60,12 @@ async def enqueue_many(conn: AsyncConnection, messages: list[Queued], now: datet
             for m in messages
         ],
     )
+
+
+async def forget(conn: AsyncConnection, kind: str, subject_ids: list[str]) -> None:
+    """Delete every message of these subjects, sent or not (erasing a person: the rows hold
+    their address and name)."""
+    if subject_ids:
+        await conn.execute(
+            outbox.delete().where(outbox.c.kind == kind, outbox.c.subject_id.in_(subject_ids))
+        )

@@ -315,3 +315,15 @@ async def page(
         query = query.where(before(invitations.c.created_at, invitations.c.id, after))
     query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit)
     return (await conn.execute(query)).mappings().all()
+
+
+async def forget_for_user(conn: AsyncConnection, user_id: str) -> list[str]:
+    """Delete the user's invitations and their emails (erasing the person); returns the ids."""
+    ids = list(
+        (await conn.execute(select(invitations.c.id).where(invitations.c.user_id == user_id)))
+        .scalars()
+        .all()
+    )
+    await outbox.forget(conn, outbox.INVITATION, ids)
+    await conn.execute(invitations.delete().where(invitations.c.user_id == user_id))
+    return ids

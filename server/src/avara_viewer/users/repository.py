@@ -100,3 +100,7 @@ async def page(
         query = query.where(before(users.c.created_at, users.c.id, after))
     query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
     return (await conn.execute(query)).mappings().all()
+
+
+async def delete(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(users.delete().where(users.c.id == user_id))

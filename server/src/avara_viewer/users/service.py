@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import events
 from ..actor import Actor
 from ..audit import service as audit
 from ..config import Settings
+from ..dashboard import service as dashboard_service
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..fields import email_key
 from ..ids import new_user_id
@@ -68,6 +70,35 @@ async def invite(
     return outcome
 
 
+def _new_user_row(
+    actor: Actor, request: UserInviteRequest, now: datetime, level: str, status: str
+) -> dict[str, Any]:
+    return {
+        "id": new_user_id(),
+        "clinic_id": actor.clinic_id,
+        "email": request.email,
+        "email_lower": email_key(request.email),
+        "first_name": request.first_name,
+        "middle_name": request.middle_name,
+        "last_name": request.last_name,
+        "suffix1": request.suffix1,
+        "suffix2": request.suffix2,
+        "phone_number": request.phone_number,
+        "clinic_role": request.clinic_role,
+        "level": level,
+        "can_manage_studies": request.can_manage_studies,
+        "has_dashboard_access": request.has_dashboard_access,
+        "invited_source": actor.invited_source,
+        "inviter_id": actor.id if actor.kind == "user" else None,
+        "status": status,
+        "password_hash": None,
+        "session_version": 0,
+        "created_at": now,
+        "updated_at": now,
+        "last_login_at": None,
+    }
+
+
 async def invite_many(
     conn: AsyncConnection, settings: Settings, items: list[InviteItem]
 ) -> list[dict[str, Any] | Conflict]:
@@ -92,30 +123,7 @@ async def invite_many(
         if outcomes[i] is not None:
             continue
         actor, request = item.actor, item.request
-        row: dict[str, Any] = {
-            "id": new_user_id(),
-            "clinic_id": actor.clinic_id,
-            "email": request.email,
-            "email_lower": email_key(request.email),
-            "first_name": request.first_name,
-            "middle_name": request.middle_name,
-            "last_name": request.last_name,
-            "suffix1": request.suffix1,
-            "suffix2": request.suffix2,
-            "phone_number": request.phone_number,
-            "clinic_role": request.clinic_role,
-            "level": item.level or request.level,
-            "can_manage_studies": request.can_manage_studies,
-            "has_dashboard_access": request.has_dashboard_access,
-            "invited_source": actor.invited_source,
-            "inviter_id": actor.id if actor.kind == "user" else None,
-            "status": "invited",
-            "password_hash": None,
-            "session_version": 0,
-            "created_at": item.now,
-            "updated_at": item.now,
-            "last_login_at": None,
-        }
+        row = _new_user_row(actor, request, item.now, item.level or request.level, "invited")
         rows.append(row)
         accepted.append(i)
         new_invitations.append(
@@ -375,3 +383,84 @@ async def reactivate(
         now=now,
     )
     return message
+
+
+# --- for SCIM (issue 12): people whose identity provider manages them -------------------------
+
+
+async def create_active(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    request: UserInviteRequest,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """Create a user who is active at once, without an invitation or its email (for clinics
+    whose people sign in with single sign-on). Returns the users row; 409 for a taken email."""
+    if await repo.existing_emails(conn, actor.clinic_id, {email_key(request.email)}):
+        raise _email_taken(request.email)
+    row = _new_user_row(actor, request, now, request.level, "active")
+    await repo.insert_many(conn, [row])
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.USER_CREATED, actor, "user", row["id"], audit.diff({}, _audited_fields(row)), now
+        ),
+    )
+    return row
+
+
+async def activate_without_invitation(
+    conn: AsyncConnection, settings: Settings, actor: Actor, user_id: str, *, now: datetime
+) -> None:
+    """Give a revoked user their access back at once, without an invitation or an email,
+    whether or not they ever accepted one (the counterpart of create_active)."""
+    target = await get_user(conn, actor.clinic_id, user_id, for_update=True)
+    await check_may_change(conn, actor, target)
+    if target["status"] != "revoked":
+        raise Conflict(f"User {user_id} is not revoked.", code=f"user_{target['status']}")
+    await repo.set_values(conn, user_id, {"status": "active", "updated_at": now})
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.USER_REACTIVATED,
+            actor,
+            "user",
+            user_id,
+            audit.diff({"status": "revoked"}, {"status": "active"}),
+            now,
+        ),
+    )
+
+
+async def erase_user(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    user_id: str,
+    *,
+    now: datetime,
+) -> None:
+    """Remove the user for good: their row, invitations, password resets and every email
+    about them (queued or sent). The audit entry names the erased fields, never their values.
+    The caller deletes what it keeps about the user first (SCIM's identity row)."""
+    target = await get_user(conn, actor.clinic_id, user_id, for_update=True)
+    await check_may_change(conn, actor, target)
+    if actor.kind == "user" and actor.id == user_id:
+        raise Conflict("You cannot delete yourself.", code="cannot_delete_self")
+    invitation_ids = await invitations_repo.forget_for_user(conn, user_id)
+    await dashboard_service.forget_password_resets(conn, user_id)
+    await repo.delete(conn, user_id)
+    erased = sorted(k for k, v in _audited_fields(target).items() if v is not None)
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.USER_DELETED,
+            actor,
+            "user",
+            user_id,
+            {"erasedFields": erased, "erasedInvitationIds": invitation_ids},
+            now,
+        ),
+    )

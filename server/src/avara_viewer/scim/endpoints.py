@@ -1,0 +1,346 @@
+"""HTTP endpoints of /scim/v2: discovery and /Users, in application/scim+json, each call
+authenticated by the clinic's SCIM token, rate limited per token and put on the audit trail.
+Every error is a SCIM Error document; no client input gives a 5xx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..actor import Actor
+from ..clock import utcnow
+from ..context import AppContext, get_context
+from ..errors import ProblemError
+from ..jsonbody import read_json_object
+from . import filter as scim_filter
+from . import repository as repo
+from . import schema, service
+from .errors import ScimError, from_problem, invalid_value
+from .resource import attribute_list, project, read_user, render, user_location
+from .tokens import ScimAuthenticator
+
+log = logging.getLogger("avara_viewer.scim")
+
+router = APIRouter(prefix="/scim/v2", include_in_schema=False)
+
+Work = Callable[[AppContext, Actor], Awaitable[Response]]
+
+
+def scim_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=schema.SCIM_JSON, headers=headers
+    )
+
+
+def _base(ctx: AppContext) -> str:
+    return f"{ctx.settings.public_url}/scim/v2"
+
+
+def _authenticator(request: Request, ctx: AppContext) -> ScimAuthenticator:
+    state = request.app.state
+    if getattr(state, "scim_authenticator", None) is None:
+        state.scim_authenticator = ScimAuthenticator(ctx.settings.resolved_secret_key)
+    authenticator: ScimAuthenticator = state.scim_authenticator
+    return authenticator
+
+
+async def _call(request: Request, work: Work) -> Response:
+    """Authenticate, rate limit, run, and answer errors in the SCIM Error schema. A refused
+    call is recorded too (in a transaction of its own, since the work's rolled back)."""
+    ctx = get_context(request)
+    try:
+        principal = await _authenticator(request, ctx).authenticate(request, ctx.db)
+        ctx.rate_limiter.check(principal.token_id)
+    except ProblemError as exc:
+        return from_problem(exc).response()
+    actor = Actor(
+        clinic_id=principal.clinic_id,
+        kind="scim_token",
+        id=principal.token_id,
+        request_id=request.state.request_id,
+    )
+    try:
+        return await work(ctx, actor)
+    except ScimError as exc:
+        error = exc
+    except ProblemError as exc:
+        error = from_problem(exc)
+    details: dict[str, Any] = {
+        "method": request.method,
+        "path": request.url.path,
+        "status": error.status,
+    }
+    if error.scim_type:
+        details["scimType"] = error.scim_type
+    try:
+        await ctx.db.write(lambda conn: service.record_call(conn, actor, utcnow(), details))
+    except Exception:
+        log.exception("could not record a refused SCIM call")
+    return error.response()
+
+
+async def _write(ctx: AppContext, op: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+    try:
+        return await ctx.db.write(op)
+    except IntegrityError:
+        # A concurrent request committed the same userName or email first (PostgreSQL): run
+        # again, and the checks inside the transaction now see it and answer 409.
+        return await ctx.db.write(op)
+
+
+async def _read_and_record(
+    ctx: AppContext,
+    actor: Actor,
+    request: Request,
+    read: Callable[[AsyncConnection], Awaitable[Any]],
+    results: Callable[[Any], int],
+) -> Any:
+    """Run a read and record the call in the same transaction."""
+
+    async def op(conn: AsyncConnection) -> Any:
+        found = await read(conn)
+        details = {
+            "method": request.method,
+            "path": request.url.path,
+            "status": 200,
+            "results": results(found),
+        }
+        await service.record_call(conn, actor, utcnow(), details)
+        return found
+
+    return await ctx.db.write(op)
+
+
+def _projection(request: Request) -> tuple[list[str], list[str]]:
+    return (
+        attribute_list(request.query_params.get("attributes")),
+        attribute_list(request.query_params.get("excludedAttributes")),
+    )
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise invalid_value(f"{name} must be an integer.") from None
+
+
+def _list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
+    return {
+        "schemas": [schema.LIST_SCHEMA],
+        "totalResults": total,
+        "startIndex": start,
+        "itemsPerPage": len(resources),
+        "Resources": resources,
+    }
+
+
+async def _static(request: Request, body: Callable[[str], Any]) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        async def read(conn: AsyncConnection) -> Any:
+            return body(_base(ctx))
+
+        return scim_response(200, await _read_and_record(ctx, actor, request, read, lambda _: 1))
+
+    return await _call(request, work)
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+@router.get("/ServiceProviderConfig")
+async def service_provider_config(request: Request) -> Response:
+    return await _static(request, schema.service_provider_config)
+
+
+@router.get("/ResourceTypes")
+async def resource_types(request: Request) -> Response:
+    return await _static(
+        request, lambda base: _list_response([schema.user_resource_type(base)], 1, 1)
+    )
+
+
+@router.get("/ResourceTypes/{name}")
+async def resource_type(request: Request, name: str) -> Response:
+    if name != "User":
+        return await _call(request, _missing(f"No resource type {name!r}."))
+    return await _static(request, schema.user_resource_type)
+
+
+@router.get("/Schemas")
+async def schemas(request: Request) -> Response:
+    return await _static(
+        request, lambda base: _list_response(schema.schemas(base), len(schema.schemas(base)), 1)
+    )
+
+
+@router.get("/Schemas/{schema_id}")
+async def schema_by_id(request: Request, schema_id: str) -> Response:
+    for item in schema.schemas(""):
+        if item["id"].lower() == schema_id.lower():
+            return await _static(
+                request,
+                lambda base, wanted=item["id"]: next(
+                    s for s in schema.schemas(base) if s["id"] == wanted
+                ),
+            )
+    return await _call(request, _missing(f"No schema {schema_id!r}."))
+
+
+def _missing(detail: str) -> Work:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        raise ScimError(404, detail)
+
+    return work
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+@router.get("/Users")
+async def list_users(request: Request) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        start = max(1, _int_param(request, "startIndex", 1))
+        count = min(max(0, _int_param(request, "count", schema.DEFAULT_COUNT)), schema.MAX_RESULTS)
+        text = request.query_params.get("filter")
+        attributes, excluded = _projection(request)
+        dialect = "sqlite" if ctx.db.is_sqlite else "postgresql"
+        condition = scim_filter.parse(text, dialect) if text is not None else None
+
+        async def read(conn: AsyncConnection) -> tuple[int, Any]:
+            return await repo.search(conn, actor.clinic_id, condition, start - 1, count)
+
+        total, rows = await _read_and_record(ctx, actor, request, read, lambda found: found[0])
+        base = _base(ctx)
+        resources = [project(render(row, base), attributes, excluded) for row in rows]
+        return scim_response(200, _list_response(resources, total, start))
+
+    return await _call(request, work)
+
+
+def _user_response(request: Request, ctx: AppContext, row: Any, status: int = 200) -> Response:
+    base = _base(ctx)
+    attributes, excluded = _projection(request)
+    body = project(render(row, base), attributes, excluded)
+    headers = {"Location": user_location(base, row["id"])} if status == 201 else None
+    return scim_response(status, body, headers)
+
+
+@router.post("/Users")
+async def create_user(request: Request) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        desired = read_user(await read_json_object(request))
+        row = await _write(
+            ctx, lambda conn: service.create(conn, ctx.settings, actor, desired, utcnow())
+        )
+        ctx.outbox_wakeup.set()
+        return _user_response(request, ctx, row, 201)
+
+    return await _call(request, work)
+
+
+@router.get("/Users/{user_id}")
+async def get_one(request: Request, user_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        async def read(conn: AsyncConnection) -> Any:
+            row = await repo.get(conn, actor.clinic_id, user_id)
+            if row is None:
+                raise ScimError(404, f"No user with id {user_id} in this clinic.")
+            return row
+
+        row = await _read_and_record(ctx, actor, request, read, lambda _: 1)
+        return _user_response(request, ctx, row)
+
+    return await _call(request, work)
+
+
+@router.put("/Users/{user_id}")
+async def replace_user(request: Request, user_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        desired = read_user(await read_json_object(request))
+        row = await _write(
+            ctx,
+            lambda conn: _changed_or_recorded(
+                conn,
+                actor,
+                request,
+                ctx,
+                user_id,
+                lambda: service.replace(conn, ctx.settings, actor, user_id, desired, utcnow()),
+            ),
+        )
+        return _user_response(request, ctx, row)
+
+    return await _call(request, work)
+
+
+@router.patch("/Users/{user_id}")
+async def patch_user(request: Request, user_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        body = await read_json_object(request)
+        base = _base(ctx)
+        row = await _write(
+            ctx,
+            lambda conn: _changed_or_recorded(
+                conn,
+                actor,
+                request,
+                ctx,
+                user_id,
+                lambda: service.patch(conn, ctx.settings, actor, user_id, body, base, utcnow()),
+            ),
+        )
+        return _user_response(request, ctx, row)
+
+    return await _call(request, work)
+
+
+async def _changed_or_recorded(
+    conn: AsyncConnection,
+    actor: Actor,
+    request: Request,
+    ctx: AppContext,
+    user_id: str,
+    change: Callable[[], Awaitable[Any]],
+) -> Any:
+    """Run a change; when it changed nothing, record the call (a change records itself)."""
+    before = await repo.get(conn, actor.clinic_id, user_id)
+    after = await change()
+    if before is not None and dict(before) == dict(after):
+        details = {"method": request.method, "path": request.url.path, "status": 200}
+        await service.record_call(conn, actor, utcnow(), details)
+    return after
+
+
+@router.delete("/Users/{user_id}")
+async def delete_user(request: Request, user_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        await _write(ctx, lambda conn: service.delete(conn, ctx.settings, actor, user_id, utcnow()))
+        return Response(status_code=204)
+
+    return await _call(request, work)
+
+
+_KNOWN = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/Users")
+
+
+@router.api_route(
+    "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+)
+async def elsewhere(request: Request, rest: str) -> Response:
+    """Unknown paths and methods, answered in the SCIM Error schema."""
+    path = "/" + rest
+    if path.startswith(_KNOWN):
+        return ScimError(405, f"{request.method} is not supported on {path}.").response()
+    return ScimError(404, f"No SCIM endpoint {path}.").response()
