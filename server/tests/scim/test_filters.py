@@ -101,7 +101,9 @@ CASES = [
 def test_filter(people: tuple[ScimClinic, dict[str, str]], text: str, expected: set[str]) -> None:
     place, ids = people
     found = place.search(text)
-    names = {name for name, user_id in ids.items() if user_id in {r["id"] for r in found["Resources"]}}
+    names = {
+        name for name, user_id in ids.items() if user_id in {r["id"] for r in found["Resources"]}
+    }
     assert names == expected
     assert found["totalResults"] == len(expected)
 
@@ -110,23 +112,23 @@ BAD = [
     "",
     "userName",
     'userName xx "a"',
-    'userName eq',
+    "userName eq",
     'userName eq "a" and',
     '(userName eq "a"',
     'userName eq "a")',
     'title eq "Dr"',
     'name.formatted eq "x"',
     "userName eq 12",
-    "active eq \"true\"",
+    'active eq "true"',
     "active gt true",
     'meta.created co "2020"',
     'meta.created gt "yesterday"',
     'meta.created gt "2020-01-01T00:00:00"',
-    'userName gt null',
+    "userName gt null",
     'emails[type eq "work"[value eq "x"]]',
     'not userName eq "a"',
     'userName eq "unterminated',
-    "userName eq \"a\" # comment",
+    'userName eq "a" # comment',
     "(" * 200 + 'userName eq "a"' + ")" * 200,
 ]
 

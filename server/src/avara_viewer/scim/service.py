@@ -140,7 +140,10 @@ async def patch(
 ) -> Any:
     current = await _current(conn, actor, user_id)
     patched = patching.apply(render(current, base, stored_only=True), body)
-    return await replace(conn, settings, actor, user_id, read_user(patched), now)
+    desired = read_user(patched)
+    # The patched document is complete: an externalId missing from it was removed.
+    desired.external_id_given = True
+    return await replace(conn, settings, actor, user_id, desired, now)
 
 
 async def delete(
