@@ -224,3 +224,34 @@ def test_people_made_elsewhere_are_listed_with_their_email_as_user_name(scim: Sc
     assert [r["id"] for r in found] == [invited["userId"]]
     assert found[0][VIEWER]["scimProvisioned"] is False
     assert found[0][VIEWER]["invitedSource"] == "api"
+
+
+@pytest.mark.parametrize(
+    "text", ['userName eq "\\u0000"', 'userName eq "\\ud800"', 'externalId co "a\\udfffb"']
+)
+def test_strings_no_database_can_hold_are_refused_in_filters(scim: ScimClinic, text: str) -> None:
+    assert_error(scim.client.get("/Users", params={"filter": text}), 400, "invalidFilter")
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ('"name": {"givenName": "J\\ud800", "familyName": "D"}', "name.givenName"),
+        ('"name": {"givenName": "J", "familyName": "D\\u0000"}', "name.familyName"),
+        ('"name": {"givenName": "J", "familyName": "D"}, "title": "\\udc00"', "title"),
+    ],
+)
+def test_strings_no_database_can_hold_are_refused_in_bodies(
+    scim: ScimClinic, raw: str, names: str
+) -> None:
+    body = f'{{"schemas": ["{USER}"], "userName": "u-{names}", {raw}}}'
+    response = scim.client.post("/Users", content=body.encode())
+    assert names in assert_error(response, 400, "invalidValue")
+
+
+def test_huge_paging_numbers_are_400(scim: ScimClinic) -> None:
+    for params in ({"startIndex": 10**30}, {"count": -(10**30)}):
+        response = scim.client.get("/Users", params=params)
+        assert next(iter(params)) in assert_error(response, 400, "invalidValue")
+    page = scim.client.get("/Users", params={"startIndex": 2**31 - 1, "count": 2**31 - 1})
+    assert page.json()["itemsPerPage"] == 0 and page.json()["startIndex"] == 2**31 - 1

@@ -24,7 +24,7 @@ from . import filter as scim_filter
 from . import repository as repo
 from . import schema, service
 from .errors import ScimError, from_problem, invalid_value
-from .resource import attribute_list, project, read_user, render, user_location
+from .resource import attribute_list, check_text, project, read_user, render, user_location
 from .tokens import ScimAuthenticator
 
 log = logging.getLogger("avara_viewer.scim")
@@ -32,6 +32,8 @@ log = logging.getLogger("avara_viewer.scim")
 router = APIRouter(prefix="/scim/v2", include_in_schema=False)
 
 Work = Callable[[AppContext, Actor], Awaitable[Response]]
+# Paging numbers beyond a 32-bit integer can only be a mistake (or a probe).
+_INT_LIMIT = 2**31 - 1
 
 
 def scim_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -73,6 +75,9 @@ async def _call(request: Request, work: Work) -> Response:
         error = exc
     except ProblemError as exc:
         error = from_problem(exc)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return ScimError(500, "An unexpected error occurred; it has been logged.").response()
     details: dict[str, Any] = {
         "method": request.method,
         "path": request.url.path,
@@ -119,6 +124,12 @@ async def _read_and_record(
     return await ctx.db.write(op)
 
 
+async def _body(request: Request) -> dict[str, Any]:
+    body = await read_json_object(request)
+    check_text(body)
+    return body
+
+
 def _projection(request: Request) -> tuple[list[str], list[str]]:
     return (
         attribute_list(request.query_params.get("attributes")),
@@ -131,9 +142,12 @@ def _int_param(request: Request, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise invalid_value(f"{name} must be an integer.") from None
+    if abs(value) > _INT_LIMIT:
+        raise invalid_value(f"{name} must be between -{_INT_LIMIT} and {_INT_LIMIT}.")
+    return value
 
 
 def _list_response(resources: list[dict[str, Any]], total: int, start: int) -> dict[str, Any]:
@@ -240,7 +254,7 @@ def _user_response(request: Request, ctx: AppContext, row: Any, status: int = 20
 @router.post("/Users")
 async def create_user(request: Request) -> Response:
     async def work(ctx: AppContext, actor: Actor) -> Response:
-        desired = read_user(await read_json_object(request))
+        desired = read_user(await _body(request))
         row = await _write(
             ctx, lambda conn: service.create(conn, ctx.settings, actor, desired, utcnow())
         )
@@ -268,7 +282,7 @@ async def get_one(request: Request, user_id: str) -> Response:
 @router.put("/Users/{user_id}")
 async def replace_user(request: Request, user_id: str) -> Response:
     async def work(ctx: AppContext, actor: Actor) -> Response:
-        desired = read_user(await read_json_object(request))
+        desired = read_user(await _body(request))
         row = await _write(
             ctx,
             lambda conn: _changed_or_recorded(
@@ -288,7 +302,7 @@ async def replace_user(request: Request, user_id: str) -> Response:
 @router.patch("/Users/{user_id}")
 async def patch_user(request: Request, user_id: str) -> Response:
     async def work(ctx: AppContext, actor: Actor) -> Response:
-        body = await read_json_object(request)
+        body = await _body(request)
         base = _base(ctx)
         row = await _write(
             ctx,

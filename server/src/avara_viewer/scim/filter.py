@@ -32,6 +32,7 @@ from ..db import UTCDateTime
 from ..users.models import User
 from .errors import ScimError, invalid_filter
 from .models import ScimUser
+from .resource import check_text
 from .schema import USER_SCHEMA, VIEWER_SCHEMA
 
 users = User.__table__
@@ -262,8 +263,11 @@ class _Parser:
             if kind == "string":
                 try:
                     value = json.loads(raw)
+                    check_text(value)
                 except ValueError:
                     raise invalid_filter(f"Bad string {raw!r}.") from None
+                except ScimError:
+                    raise invalid_filter(f"{raw!r} holds a NUL or a lone surrogate.") from None
             elif kind == "number":
                 value = json.loads(raw)
             out.append((kind, value))

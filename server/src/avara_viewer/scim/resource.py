@@ -122,6 +122,25 @@ def render(row: Any, base: str, *, stored_only: bool = False) -> dict[str, Any]:
 # --- reading a client's User document ---------------------------------------------------------
 
 
+def check_text(value: Any, where: str = "The request body") -> None:
+    """Refuse strings no database can store: a NUL, or a lone UTF-16 surrogate (JSON's
+    "\\ud800" escape decodes to one). Walks objects and lists."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise invalid_value(f"{where} must not contain NUL characters.")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise invalid_value(f"{where} must be valid Unicode (no lone surrogates).") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key, where)
+            check_text(item, f"{key}" if where == "The request body" else f"{where}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            check_text(item, where)
+
+
 def lowered_keys(value: Any, where: str) -> dict[str, Any]:
     """A JSON object with its keys lower-cased (SCIM attribute names ignore case)."""
     if not isinstance(value, dict):
