@@ -319,6 +319,44 @@ def scim_configure(
         typer.echo(f"{name}={value}")
 
 
+@scim_app.command("map-group")
+def scim_map_group(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    group: Annotated[str, typer.Option(help="The group's displayName, as the IdP sends it.")],
+    level: Annotated[
+        str, typer.Option(help="admin: members become admins; none: membership gives no level.")
+    ] = "none",
+    clinic_role: Annotated[
+        str, typer.Option(help="The clinicRole membership gives (none: keep each person's).")
+    ] = "none",
+) -> None:
+    """Say what membership of a SCIM group gives, and apply it to its present members."""
+    from .clock import utcnow
+    from .errors import ProblemError
+    from .scim import groups
+    from .scim.errors import ScimError
+
+    settings = _settings()
+    try:
+        _with_db(
+            settings,
+            lambda conn: groups.map_group(
+                conn,
+                settings,
+                clinic,
+                group,
+                None if level == "none" else level,
+                None if clinic_role == "none" else clinic_role,
+                utcnow(),
+            ),
+        )
+    except ProblemError as exc:
+        _fail(exc.detail)
+    except ScimError as exc:
+        _fail(exc.detail)
+    err.print(f"Members of {group!r} get level={level}, clinicRole={clinic_role}.")
+
+
 @owners_app.command("invite")
 def owners_invite(
     clinic: Annotated[str, typer.Option(help="The clinic id.")],

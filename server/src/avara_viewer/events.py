@@ -42,6 +42,7 @@ API_KEY_REVOKED = "api_key.revoked"
 SCIM_TOKEN_CREATED = "scim_token.created"
 SCIM_TOKEN_REVOKED = "scim_token.revoked"
 SCIM_SETTINGS_UPDATED = "scim.settings_updated"
+SCIM_GROUP_CHANGED = "scim.group_changed"
 # A SCIM call that changed nothing (a read, a refused request): every call is on record.
 SCIM_REQUEST = "scim.request"
 
@@ -63,6 +64,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         SCIM_TOKEN_CREATED,
         SCIM_TOKEN_REVOKED,
         SCIM_SETTINGS_UPDATED,
+        SCIM_GROUP_CHANGED,
         SCIM_REQUEST,
     }
 )

@@ -8,7 +8,14 @@ from .email.outbox_models import OutboxMessage
 from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
 from .ops.models import RateLimitWindow
-from .scim.models import ScimSettings, ScimToken, ScimUser
+from .scim.models import (
+    ScimGroup,
+    ScimGroupMapping,
+    ScimGroupMember,
+    ScimSettings,
+    ScimToken,
+    ScimUser,
+)
 from .users.models import User
 
 metadata = Base.metadata
@@ -23,6 +30,9 @@ __all__ = [
     "OutboxMessage",
     "PasswordReset",
     "RateLimitWindow",
+    "ScimGroup",
+    "ScimGroupMapping",
+    "ScimGroupMember",
     "ScimSettings",
     "ScimToken",
     "ScimUser",

@@ -3,8 +3,10 @@ CLI probe, strict mode) and scim2-tester (`check_server`, every check it has).
 
 scim2-tester fills attributes with random values, some of which our documented rules refuse
 (a 36-character honorificSuffix where suffixes hold 20; a changed email, which the contract
-makes immutable; an admin without dashboard access). Those refusals are the only failures
-allowed, each named below with the rule behind it; everything else must pass."""
+makes immutable; an admin without dashboard access; group members that are not people of the
+clinic). Those refusals are the only failures allowed, each named below with the rule behind
+it; everything else must pass. scim-sanity adds the member "fake-member-id" to a group,
+which is refused for the same last reason."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ ALLOWED_REFUSALS = {
     ),
     "the contract makes the email immutable": re.compile(r"emails: the address cannot be changed"),
     "admins must have dashboard access": re.compile(r"hasDashboardAccess must be true when level"),
+    "group members must be people of the clinic": re.compile(
+        r"members: no user \S+ in this clinic"
+    ),
     # scim2-models gives the extension object a `schemas` member of its own and expects it
     # back; RFC 7643 puts `schemas` only at the top of the resource.
     "no schemas inside an extension": re.compile(
@@ -53,11 +58,11 @@ def test_scim_sanity_probe_passes(own_url_server: tuple[Server, str]) -> None:
     )  # fmt: skip
     report = json.loads(run.stdout)
     summary = report["summary"]
-    failed = [r for r in report["results"] if r["status"] not in ("pass", "skip")]
-    assert failed == [] and summary["failed"] == 0 and summary["errors"] == 0, failed
-    assert summary["passed"] >= 18
+    failed = [r["name"] for r in report["results"] if r["status"] not in ("pass", "skip")]
+    assert failed == ["PATCH /Groups/{id} add member"], report["results"]
+    assert summary["errors"] == 0 and summary["passed"] >= 27
     skipped = {r["name"] for r in report["results"] if r["status"] == "skip"}
-    assert all(re.search(r"Group|Agent", name) for name in skipped), skipped
+    assert all("Agent" in name for name in skipped), skipped
 
 
 def test_scim2_tester_finds_only_our_documented_rules(own_url_server: tuple[Server, str]) -> None:
@@ -92,4 +97,4 @@ def test_scim2_tester_finds_only_our_documented_rules(own_url_server: tuple[Serv
         "object_query_without_id",
         "object_deletion",
     } <= passed
-    assert sum(r.status == Status.SUCCESS for r in results) >= 35
+    assert sum(r.status == Status.SUCCESS for r in results) >= 45

@@ -21,8 +21,8 @@ from ..context import AppContext, get_context
 from ..errors import ProblemError
 from ..jsonbody import read_json_object
 from . import filter as scim_filter
+from . import groups, schema, service
 from . import repository as repo
-from . import schema, service
 from .errors import ScimError, from_problem, invalid_value
 from .resource import attribute_list, check_text, project, read_user, render, user_location
 from .tokens import ScimAuthenticator
@@ -180,16 +180,16 @@ async def service_provider_config(request: Request) -> Response:
 
 @router.get("/ResourceTypes")
 async def resource_types(request: Request) -> Response:
-    return await _static(
-        request, lambda base: _list_response([schema.user_resource_type(base)], 1, 1)
-    )
+    return await _static(request, lambda base: _list_response(schema.resource_types(base), 2, 1))
 
 
 @router.get("/ResourceTypes/{name}")
 async def resource_type(request: Request, name: str) -> Response:
-    if name != "User":
-        return await _call(request, _missing(f"No resource type {name!r}."))
-    return await _static(request, schema.user_resource_type)
+    if name == "User":
+        return await _static(request, schema.user_resource_type)
+    if name == "Group":
+        return await _static(request, schema.group_resource_type)
+    return await _call(request, _missing(f"No resource type {name!r}."))
 
 
 @router.get("/Schemas")
@@ -346,7 +346,117 @@ async def delete_user(request: Request, user_id: str) -> Response:
     return await _call(request, work)
 
 
-_KNOWN = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/Users")
+_KNOWN = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/Users", "/Groups")
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+async def _group_answer(
+    request: Request, ctx: AppContext, actor: Actor, group_id: str, status: int = 200
+) -> Response:
+    """The group as it now is. A GET records the call; a change has recorded itself."""
+
+    async def read(conn: AsyncConnection) -> Any:
+        row = await groups.get(conn, actor.clinic_id, group_id)
+        if row is None:
+            raise ScimError(404, f"No group with id {group_id} in this clinic.")
+        return row, (await groups.members_of(conn, [group_id]))[group_id]
+
+    if request.method == "GET":
+        row, people = await _read_and_record(ctx, actor, request, read, lambda _: 1)
+    else:
+        row, people = await ctx.db.read(read)
+    base = _base(ctx)
+    attributes, excluded = _projection(request)
+    body = project(groups.render(row, people, base), attributes, excluded)
+    headers = {"Location": f"{base}/Groups/{group_id}"} if status == 201 else None
+    return scim_response(status, body, headers)
+
+
+@router.get("/Groups")
+async def list_groups(request: Request) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        start = max(1, _int_param(request, "startIndex", 1))
+        count = min(max(0, _int_param(request, "count", schema.DEFAULT_COUNT)), schema.MAX_RESULTS)
+        text = request.query_params.get("filter")
+        attributes, excluded = _projection(request)
+        dialect = "sqlite" if ctx.db.is_sqlite else "postgresql"
+        condition = (
+            scim_filter.parse(text, dialect, scim_filter.GROUPS) if text is not None else None
+        )
+
+        async def read(conn: AsyncConnection) -> tuple[int, Any, Any]:
+            total, rows = await groups.search(conn, actor.clinic_id, condition, start - 1, count)
+            people = await groups.members_of(conn, [r["id"] for r in rows])
+            return total, rows, people
+
+        total, rows, people = await _read_and_record(
+            ctx, actor, request, read, lambda found: found[0]
+        )
+        base = _base(ctx)
+        resources = [
+            project(groups.render(row, people[row["id"]], base), attributes, excluded)
+            for row in rows
+        ]
+        return scim_response(200, _list_response(resources, total, start))
+
+    return await _call(request, work)
+
+
+@router.post("/Groups")
+async def create_group(request: Request) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        body = await _body(request)
+        group_id = await _write(
+            ctx, lambda conn: groups.create(conn, ctx.settings, actor, body, utcnow())
+        )
+        return await _group_answer(request, ctx, actor, group_id, 201)
+
+    return await _call(request, work)
+
+
+@router.get("/Groups/{group_id}")
+async def get_group(request: Request, group_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        return await _group_answer(request, ctx, actor, group_id)
+
+    return await _call(request, work)
+
+
+@router.put("/Groups/{group_id}")
+async def replace_group(request: Request, group_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        body = await _body(request)
+        await _write(
+            ctx, lambda conn: groups.replace(conn, ctx.settings, actor, group_id, body, utcnow())
+        )
+        return await _group_answer(request, ctx, actor, group_id)
+
+    return await _call(request, work)
+
+
+@router.patch("/Groups/{group_id}")
+async def patch_group(request: Request, group_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        body = await _body(request)
+        await _write(
+            ctx, lambda conn: groups.patch(conn, ctx.settings, actor, group_id, body, utcnow())
+        )
+        return await _group_answer(request, ctx, actor, group_id)
+
+    return await _call(request, work)
+
+
+@router.delete("/Groups/{group_id}")
+async def delete_group(request: Request, group_id: str) -> Response:
+    async def work(ctx: AppContext, actor: Actor) -> Response:
+        await _write(
+            ctx, lambda conn: groups.delete_group(conn, ctx.settings, actor, group_id, utcnow())
+        )
+        return Response(status_code=204)
+
+    return await _call(request, work)
 
 
 @router.api_route(

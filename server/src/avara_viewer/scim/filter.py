@@ -1,4 +1,5 @@
-"""SCIM filters (RFC 7644 §3.4.2.2) translated into a SQL condition on users ⟕ scim_users.
+"""SCIM filters (RFC 7644 §3.4.2.2) translated into a SQL condition on users ⟕ scim_users
+(or on scim_groups).
 
 Operators eq ne co sw ew gt ge lt le pr, `and`, `or`, `not (...)`, parentheses, and value
 paths (`emails[type eq "work"]`, also Entra's `emails[type eq "work"].value eq "x"`). Every
@@ -31,12 +32,13 @@ from sqlalchemy import (
 from ..db import UTCDateTime
 from ..users.models import User
 from .errors import ScimError, invalid_filter
-from .models import ScimUser
+from .models import ScimGroup, ScimUser
 from .resource import check_text
-from .schema import USER_SCHEMA, VIEWER_SCHEMA
+from .schema import GROUP_SCHEMA, USER_SCHEMA, VIEWER_SCHEMA
 
 users = User.__table__
 scim_users = ScimUser.__table__
+groups = ScimGroup.__table__
 
 MAX_FILTER_LENGTH = 4096
 MAX_DEPTH = 32
@@ -126,18 +128,43 @@ def _attributes() -> dict[str, Attribute]:
     return table
 
 
-ATTRIBUTES = _attributes()
-_CORE_PREFIX = USER_SCHEMA.lower() + ":"
+def _group_attributes() -> dict[str, Attribute]:
+    found = [
+        Attribute("id", "string", groups.c.id, case_exact=True),
+        Attribute("displayName", "string", groups.c.display_name_lower, lowered=True),
+        Attribute(
+            "externalId",
+            "string",
+            groups.c.external_id,
+            case_exact=True,
+            exists=groups.c.external_id.isnot(None),
+        ),
+        Attribute("meta.created", "datetime", groups.c.created_at),
+        Attribute("meta.lastModified", "datetime", groups.c.updated_at),
+    ]
+    return {a.name.lower(): a for a in found}
 
 
-def resolve(path: str) -> Attribute:
-    key = path.lower()
-    if key.startswith(_CORE_PREFIX):
-        key = key[len(_CORE_PREFIX) :]
-    found = ATTRIBUTES.get(key)
-    if found is None:
-        raise invalid_filter(f"Filtering on the attribute {path!r} is not supported.")
-    return found
+@dataclass(frozen=True)
+class Resource:
+    """What a filter may name: one resource type's attributes, under its core schema URN."""
+
+    core_schema: str
+    attributes: dict[str, Attribute]
+
+    def resolve(self, path: str) -> Attribute:
+        key = path.lower()
+        prefix = self.core_schema.lower() + ":"
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+        found = self.attributes.get(key)
+        if found is None:
+            raise invalid_filter(f"Filtering on the attribute {path!r} is not supported.")
+        return found
+
+
+USERS = Resource(USER_SCHEMA, _attributes())
+GROUPS = Resource(GROUP_SCHEMA, _group_attributes())
 
 
 def _string_op(attr: Attribute, op: str, value: str, dialect: str) -> Any:
@@ -239,8 +266,9 @@ def compare(attr: Attribute, op: str, value: Any, dialect: str) -> Any:
 
 
 class _Parser:
-    def __init__(self, text: str, dialect: str) -> None:
+    def __init__(self, text: str, dialect: str, resource: Resource) -> None:
         self.dialect = dialect
+        self.resource = resource
         self.tokens = self._tokenize(text)
         self.pos = 0
         self.depth = 0
@@ -340,7 +368,7 @@ class _Parser:
             if base is not None:
                 raise invalid_filter("A value filter cannot hold another one.")
             self.pos += 1
-            parent = resolve(path)
+            parent = self.resource.resolve(path)
             inner = self.parse_or(path)
             self.expect("rbracket", "]")
             element = and_(parent.exists, inner) if parent.exists is not None else inner
@@ -352,7 +380,7 @@ class _Parser:
         return self.comparison(path)
 
     def comparison(self, path: str) -> Any:
-        attr = resolve(path)
+        attr = self.resource.resolve(path)
         op_token = self.take()
         op = str(op_token[1]).lower() if op_token[0] == "word" else ""
         if op == "pr":
@@ -370,14 +398,14 @@ class _Parser:
         return compare(attr, op, value, self.dialect)
 
 
-def parse(text: str, dialect: str) -> ColumnElement[bool]:
+def parse(text: str, dialect: str, resource: Resource = USERS) -> ColumnElement[bool]:
     """The SQL condition of a SCIM filter, or a ScimError (400 invalidFilter)."""
     if len(text) > MAX_FILTER_LENGTH:
         raise invalid_filter(f"The filter is longer than {MAX_FILTER_LENGTH} characters.")
     if not text.strip():
         raise invalid_filter("The filter is empty.")
     try:
-        return _Parser(text, dialect).parse()  # type: ignore[no-any-return]
+        return _Parser(text, dialect, resource).parse()  # type: ignore[no-any-return]
     except ScimError:
         raise
     except RecursionError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, PrimaryKeyConstraint, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, UTCDateTime
@@ -60,3 +60,45 @@ class ScimSettings(Base):
     default_can_manage_studies: Mapped[bool] = mapped_column(Boolean)
     default_has_dashboard_access: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScimGroup(Base):
+    """A group the identity provider pushes; what membership means is the clinic's mapping."""
+
+    __tablename__ = "scim_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    display_name: Mapped[str] = mapped_column(String(300))
+    display_name_lower: Mapped[str] = mapped_column(String(300))
+    external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "display_name_lower", name="uq_scim_groups_clinic_name"),
+    )
+
+
+class ScimGroupMember(Base):
+    __tablename__ = "scim_group_members"
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+
+    __table_args__ = (PrimaryKeyConstraint("group_id", "user_id", name="pk_scim_group_members"),)
+
+
+class ScimGroupMapping(Base):
+    """What membership of the clinic's group of this name gives: level admin, a clinicRole."""
+
+    __tablename__ = "scim_group_mappings"
+
+    clinic_id: Mapped[str] = mapped_column(ForeignKey("clinics.id"))
+    display_name_lower: Mapped[str] = mapped_column(String(300))
+    level: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    clinic_role: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+    __table_args__ = (
+        PrimaryKeyConstraint("clinic_id", "display_name_lower", name="pk_scim_group_mappings"),
+    )

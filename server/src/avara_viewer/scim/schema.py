@@ -1,5 +1,6 @@
 """SCIM names and discovery documents: /ServiceProviderConfig, /ResourceTypes and /Schemas
-describe exactly what this service provider does (patch, filter; no bulk, sort or etags)."""
+describe exactly what this service provider does: Users and Groups; patch, filter; no bulk,
+sort or etags."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from ..fields import CLINIC_ROLES
 
 SCIM_JSON = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 VIEWER_SCHEMA = "urn:avara:params:scim:schemas:extension:viewer:2.0:User"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -167,6 +169,31 @@ VIEWER_ATTRIBUTES = [
 ]
 
 
+GROUP_ATTRIBUTES = [
+    _attr(
+        "displayName",
+        description=(
+            "Unique within the clinic, ignoring case. The clinic maps a name to what "
+            "membership gives (`avara-viewer scim map-group`): level admin, a clinicRole."
+        ),
+        required=True,
+        uniqueness="server",
+    ),
+    _attr(
+        "members",
+        "complex",
+        multi=True,
+        description="People of the clinic (User ids).",
+        sub=[
+            _attr("value", description="The User's id.", mutability="immutable", case_exact=True),
+            _attr("display", description="The User's name.", mutability="readOnly"),
+            _attr("$ref", "reference", description="The User's URI.", mutability="readOnly"),
+            _attr("type", description="Always User.", canonical=("User",), mutability="readOnly"),
+        ],
+    ),
+]
+
+
 def _meta(base: str, resource_type: str, path: str) -> dict[str, Any]:
     return {"resourceType": resource_type, "location": f"{base}{path}"}
 
@@ -208,6 +235,22 @@ def user_resource_type(base: str) -> dict[str, Any]:
     }
 
 
+def group_resource_type(base: str) -> dict[str, Any]:
+    return {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": "Group",
+        "name": "Group",
+        "endpoint": "/Groups",
+        "description": "A group of the clinic's people; its name may map to a level or role.",
+        "schema": GROUP_SCHEMA,
+        "meta": _meta(base, "ResourceType", "/ResourceTypes/Group"),
+    }
+
+
+def resource_types(base: str) -> list[dict[str, Any]]:
+    return [user_resource_type(base), group_resource_type(base)]
+
+
 def schemas(base: str) -> list[dict[str, Any]]:
     return [
         {
@@ -225,5 +268,13 @@ def schemas(base: str) -> list[dict[str, Any]]:
             "description": "Avara Viewer's own fields of a person.",
             "attributes": VIEWER_ATTRIBUTES,
             "meta": _meta(base, "Schema", f"/Schemas/{VIEWER_SCHEMA}"),
+        },
+        {
+            "schemas": [SCHEMA_SCHEMA],
+            "id": GROUP_SCHEMA,
+            "name": "Group",
+            "description": "A group of the clinic's people.",
+            "attributes": GROUP_ATTRIBUTES,
+            "meta": _meta(base, "Schema", f"/Schemas/{GROUP_SCHEMA}"),
         },
     ]

@@ -16,6 +16,7 @@ from ..config import Settings
 from ..fields import email_key, validate
 from ..users import service as users_service
 from ..users.schemas import UserInviteRequest, validate_update
+from . import groups
 from . import patch as patching
 from . import repository as repo
 from .errors import ScimError, mutability, not_found
@@ -153,6 +154,7 @@ async def delete(
     current = await _current(conn, actor, user_id)
     await users_service.check_may_change(conn, actor, current)
     await repo.forget_identity(conn, user_id)
+    await groups.forget_member(conn, user_id)
     await users_service.erase_user(conn, settings, actor, user_id, now=now)
 
 

@@ -68,7 +68,54 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "scim_groups",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("clinic_id", sa.String(length=36), nullable=False),
+        sa.Column("display_name", sa.String(length=300), nullable=False),
+        sa.Column("display_name_lower", sa.String(length=300), nullable=False),
+        sa.Column("external_id", sa.String(length=255), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["clinic_id"], ["clinics.id"], name=op.f("fk_scim_groups_clinic_id_clinics")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_scim_groups")),
+        sa.UniqueConstraint("clinic_id", "display_name_lower", name="uq_scim_groups_clinic_name"),
+    )
+    op.create_table(
+        "scim_group_members",
+        sa.Column("group_id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["scim_groups.id"], name=op.f("fk_scim_group_members_group_id_scim_groups")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_scim_group_members_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("group_id", "user_id", name="pk_scim_group_members"),
+    )
+    op.create_index(
+        op.f("ix_scim_group_members_user_id"), "scim_group_members", ["user_id"], unique=False
+    )
+    op.create_table(
+        "scim_group_mappings",
+        sa.Column("clinic_id", sa.String(length=36), nullable=False),
+        sa.Column("display_name_lower", sa.String(length=300), nullable=False),
+        sa.Column("level", sa.String(length=10), nullable=True),
+        sa.Column("clinic_role", sa.String(length=40), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["clinic_id"], ["clinics.id"], name=op.f("fk_scim_group_mappings_clinic_id_clinics")
+        ),
+        sa.PrimaryKeyConstraint("clinic_id", "display_name_lower", name="pk_scim_group_mappings"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("scim_group_mappings")
+    op.drop_index(op.f("ix_scim_group_members_user_id"), table_name="scim_group_members")
+    op.drop_table("scim_group_members")
+    op.drop_table("scim_groups")
     op.drop_table("scim_settings")
     op.drop_index("ix_scim_users_clinic_external_id", table_name="scim_users")
     op.drop_table("scim_users")
