@@ -99,7 +99,9 @@ def from_problem(exc: ProblemError) -> ScimError:
             401, exc.detail, None, {"WWW-Authenticate": 'Bearer realm="avara-viewer-scim"'}
         )
     if isinstance(exc, TooManyRequests):
-        return ScimError(429, exc.detail, None, dict(exc.headers))
+        # The limiter speaks of API keys; SCIM tokens have the same limit, counted apart.
+        detail = exc.detail.replace("This API key", "This SCIM token")
+        return ScimError(429, detail, None, dict(exc.headers))
     if isinstance(exc, BadRequest):
         return invalid_syntax(exc.detail)
     if isinstance(exc, UnsupportedMediaType):
