@@ -22,6 +22,7 @@ from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
 from .ops import web as ops_web
+from .scim import dashboard as scim_dashboard
 from .scim import endpoints as scim_endpoints
 from .users import endpoints as users_endpoints
 from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)
     app.include_router(scim_endpoints.router)
+    app.include_router(scim_dashboard.router)
     mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -20,9 +20,14 @@ from .resource import ClinicDefaults
 
 
 async def configure(
-    conn: AsyncConnection, clinic_id: str, changes: dict[str, Any], now: datetime
+    conn: AsyncConnection,
+    clinic_id: str,
+    changes: dict[str, Any],
+    now: datetime,
+    actor: Actor | None = None,
 ) -> dict[str, Any]:
-    """Apply `changes` (ClinicDefaults field names) and return every setting."""
+    """Apply `changes` (ClinicDefaults field names) and return every setting (the command
+    line's change, unless `actor` is a dashboard admin)."""
     if await clinic_name(conn, clinic_id) is None:
         raise NotFound(f"No clinic with id {clinic_id}.")
     errors = []
@@ -56,7 +61,7 @@ async def configure(
             conn,
             events.DomainEvent(
                 events.SCIM_SETTINGS_UPDATED,
-                Actor(clinic_id=clinic_id, kind="cli", id=None),
+                actor or Actor(clinic_id=clinic_id, kind="cli", id=None),
                 "clinic",
                 clinic_id,
                 diff,

@@ -54,8 +54,14 @@ def _hash(secret_key: bytes, token: str) -> str:
 
 
 async def create(
-    conn: AsyncConnection, secret_key: bytes, clinic_id: str, description: str, now: datetime
+    conn: AsyncConnection,
+    secret_key: bytes,
+    clinic_id: str,
+    description: str,
+    now: datetime,
+    actor: Actor | None = None,
 ) -> NewToken:
+    """Make a token (the command line's, unless `actor` is a dashboard admin)."""
     if await clinic_name(conn, clinic_id) is None:
         raise NotFound(f"No clinic with id {clinic_id}.")
     token = PREFIX + secrets.token_urlsafe(32)
@@ -70,7 +76,7 @@ async def create(
             created_at=now,
         )
     )
-    actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
+    actor = actor or Actor(clinic_id=clinic_id, kind="cli", id=None)
     await events.emit(
         conn,
         events.DomainEvent(
@@ -85,13 +91,17 @@ async def create(
     return NewToken(token_id, token)
 
 
-async def revoke(conn: AsyncConnection, token_id: str, now: datetime) -> None:
+async def revoke(
+    conn: AsyncConnection, token_id: str, now: datetime, actor: Actor | None = None
+) -> None:
+    """Revoke a token (any clinic's from the command line; only its own clinic's for a
+    dashboard `actor`)."""
     row = (
         await conn.execute(
             select(tokens.c.clinic_id, tokens.c.revoked_at).where(tokens.c.id == token_id)
         )
     ).first()
-    if row is None:
+    if row is None or (actor is not None and actor.clinic_id != row.clinic_id):
         raise NotFound(f"No SCIM token with id {token_id}.")
     if row.revoked_at is not None:
         return
@@ -100,7 +110,7 @@ async def revoke(conn: AsyncConnection, token_id: str, now: datetime) -> None:
         conn,
         events.DomainEvent(
             events.SCIM_TOKEN_REVOKED,
-            Actor(clinic_id=row.clinic_id, kind="cli", id=None),
+            actor or Actor(clinic_id=row.clinic_id, kind="cli", id=None),
             "scim_token",
             token_id,
             {},
