@@ -13,11 +13,10 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from . import __version__, errors
-from .api import json_response
+from .apikit.responses import json_response
 from .config import Settings
-from .context import AppContext
+from .context import AppContext, delivery_loop
 from .dashboard import mount as mount_dashboard
-from .email.delivery import DeliveryLoop
 from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
@@ -40,7 +39,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         await ctx.db.start()
         delivery: asyncio.Task[None] | None = None
         if deliver_email:
-            loop = DeliveryLoop(settings, ctx.db, ctx.outbox_wakeup)
+            loop = delivery_loop(settings, ctx.db, ctx.outbox_wakeup)
             delivery = asyncio.create_task(loop.run(), name="avara-viewer-email")
         try:
             yield
@@ -63,7 +62,9 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
-    ops_web.install(app, log_requests=settings.log_requests)
+    ops_web.install(
+        app, log_requests=settings.log_requests, metrics_token=settings.metrics_token
+    )
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)

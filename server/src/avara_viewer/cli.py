@@ -17,7 +17,7 @@ from .config import Settings
 app = typer.Typer(no_args_is_help=True, help="Avara Viewer: user management for imaging clinics.")
 clinics_app = typer.Typer(no_args_is_help=True, help="Manage clinics.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
-owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners.")
+owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners, revoke their access.")
 app.add_typer(clinics_app, name="clinics")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(owners_app, name="owners")
@@ -43,10 +43,10 @@ def _settings() -> Settings:
 
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from .db import Database
+    from .db import open_database
 
     async def main() -> T:
-        db = Database(settings)
+        db = open_database(settings)
         # Through the writer (on SQLite: BEGIN IMMEDIATE), so a command that reads before it
         # writes never loses the race for the write lock to a running server.
         await db.start()
@@ -123,8 +123,8 @@ def worker(
     ] = None,
 ) -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
-    from .db import Database
-    from .email.delivery import DeliveryLoop
+    from .context import delivery_loop
+    from .db import open_database
     from .ops.logs import configure
 
     settings = _settings()
@@ -137,9 +137,9 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     async def main() -> None:
-        db = Database(settings)
+        db = open_database(settings)
         await db.start()
-        task = asyncio.create_task(DeliveryLoop(settings, db).run())
+        task = asyncio.create_task(delivery_loop(settings, db).run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -181,10 +181,13 @@ def clinics_create(
     """Create a clinic; prints its id alone on the last line."""
     from .clinics.service import create_clinic
     from .clock import utcnow
+    from .fields import NAME_MAX, check_name
 
-    name = name.strip()
-    if not name:
-        _fail("--name must not be empty.")
+    try:
+        # The clinic's name is shown in every invitation: the rule of people's names.
+        name = check_name(name, NAME_MAX)
+    except ValueError as exc:
+        _fail(f"--name {exc}.")
     settings = _settings()
     clinic_id = _with_db(settings, lambda conn: create_clinic(conn, name, utcnow()))
     err.print(f"Created clinic [bold]{name}[/bold].")
@@ -366,12 +369,10 @@ def owners_invite(
     clinic_role: Annotated[str, typer.Option(help="Clinic role.")] = "Administrative Director",
 ) -> None:
     """Invite a clinic owner (the only way to create one); prints the user id."""
-    from .actor import Actor
-    from .clinics.service import clinic_name
+    from . import flows
     from .clock import utcnow
     from .errors import ProblemError
     from .fields import validate
-    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -389,15 +390,10 @@ def owners_invite(
             },
         )
 
-        async def work(conn: Any) -> dict[str, Any]:
-            if await clinic_name(conn, clinic) is None:
-                from .errors import NotFound
-
-                raise NotFound(f"No clinic with id {clinic}.")
-            actor = Actor(clinic_id=clinic, kind="cli", id=None)
-            return await service.invite(conn, settings, actor, request, now=utcnow(), level="owner")
-
-        row = _with_db(settings, work)
+        row = _with_db(
+            settings,
+            lambda conn: flows.invite_owner(conn, settings, clinic, request, now=utcnow()),
+        )
     except ProblemError as exc:
         details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
         _fail(f"{exc.detail} {details}".strip())
@@ -406,18 +402,52 @@ def owners_invite(
     typer.echo(row["id"])
 
 
+@owners_app.command("revoke")
+def owners_revoke(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    user: Annotated[str, typer.Option(help="The owner's user id.")],
+) -> None:
+    """Revoke an owner's access: owners are changed only here. Refused when they are the
+    clinic's only active owner (invite another one first)."""
+    _owner_action(clinic, user, "revoke")
+
+
+@owners_app.command("reactivate")
+def owners_reactivate(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    user: Annotated[str, typer.Option(help="The owner's user id.")],
+) -> None:
+    """Give a revoked owner their access back."""
+    _owner_action(clinic, user, "reactivate")
+
+
+def _owner_action(clinic: str, user: str, action: str) -> None:
+    from . import flows
+    from .actor import Actor
+    from .clock import utcnow
+    from .errors import ProblemError
+
+    settings = _settings()
+    actor = Actor(clinic_id=clinic, kind="cli", id=None)
+    operation = flows.revoke_access if action == "revoke" else flows.reactivate
+    try:
+        message = _with_db(
+            settings, lambda conn: operation(conn, settings, actor, user, now=utcnow())
+        )
+    except ProblemError as exc:
+        _fail(exc.detail)
+        return
+    err.print(message)
+
+
 @app.command()
 def demo() -> None:
     """First-run setup used by `make run`: a demo clinic, its API key and an owner invitation,
     printed with a ready-to-paste example."""
-    from sqlalchemy import func, select
-
-    from .actor import Actor
-    from .clinics.models import Clinic
-    from .clinics.service import create_api_key, create_clinic
+    from . import flows
+    from .clinics.service import any_clinic_id, create_api_key, create_clinic
     from .clock import utcnow
     from .fields import validate
-    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -435,17 +465,15 @@ def demo() -> None:
     )
 
     async def work(conn: Any) -> tuple[str, str | None]:
-        existing = (await conn.execute(select(func.count()).select_from(Clinic.__table__))).scalar()
-        if existing:
-            first = (await conn.execute(select(Clinic.__table__.c.id).limit(1))).scalar()
+        first = await any_clinic_id(conn)
+        if first is not None:
             return first, None
         now = utcnow()
         clinic_id = await create_clinic(conn, "Demo Imaging Clinic", now)
         key = await create_api_key(
             conn, settings.resolved_secret_key, clinic_id, "demo key (make run)", now
         )
-        actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
-        await service.invite(conn, settings, actor, owner, now=now, level="owner")
+        await flows.invite_owner(conn, settings, clinic_id, owner, now=now)
         return clinic_id, key.secret
 
     clinic_id, secret = _with_db(settings, work)
@@ -506,8 +534,8 @@ def users_import(
     from rich.progress import Progress
     from rich.table import Table
 
+    from .bulk_invite import ImportFileError, read_rows, run_import
     from .clinics.service import clinic_name
-    from .users.bulk_import import ImportFileError, read_rows, run_import
 
     settings = _settings()
     try:

@@ -10,16 +10,16 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..actor import Actor
+from ..apikit.body import read_json_object
 from ..clock import utcnow
 from ..context import AppContext, get_context
+from ..db import retry_on_integrity_error
 from ..errors import ProblemError
-from ..jsonbody import read_json_object
 from . import filter as scim_filter
 from . import groups, schema, service
 from . import repository as repo
@@ -93,12 +93,9 @@ async def _call(request: Request, work: Work) -> Response:
 
 
 async def _write(ctx: AppContext, op: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
-    try:
-        return await ctx.db.write(op)
-    except IntegrityError:
-        # A concurrent request committed the same userName or email first (PostgreSQL): run
-        # again, and the checks inside the transaction now see it and answer 409.
-        return await ctx.db.write(op)
+    # A concurrent request may commit the same userName or email first (PostgreSQL): the
+    # second run's checks see it and answer 409.
+    return await retry_on_integrity_error(lambda: ctx.db.write(op))
 
 
 async def _read_and_record(

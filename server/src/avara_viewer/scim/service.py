@@ -1,6 +1,7 @@
 """What each SCIM call does to the clinic's people, inside one transaction. People are made
-and changed only through users.service (invite, create_active, update_user, revoke_access,
-reactivate, erase_user); this module keeps their SCIM identity (userName, externalId)."""
+and changed only through flows (invite, revoke_access, reactivate, erase_person) and
+users.service (create_active, update_user, activate_without_invitation); this module keeps
+their SCIM identity (userName, externalId)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .. import events
+from .. import events, flows
 from ..actor import Actor
 from ..audit import service as audit
 from ..config import Settings
@@ -49,11 +50,11 @@ async def create(
         raise _taken(desired.user_name)
     request: UserInviteRequest = validate(UserInviteRequest, desired.invite_wire(defaults))
     if desired.active is False or defaults.activate_without_email:
-        row = await users_service.create_active(conn, settings, actor, request, now=now)
+        row = await users_service.create_active(conn, actor, request, now=now)
     else:
-        row = await users_service.invite(conn, settings, actor, request, now=now)
+        row = await flows.invite(conn, settings, actor, request, now=now)
     if desired.active is False:
-        await users_service.revoke_access(conn, settings, actor, row["id"], now=now)
+        await flows.revoke_access(conn, settings, actor, row["id"], now=now)
     await repo.save_identity(
         conn,
         user_id=row["id"],
@@ -93,13 +94,13 @@ async def replace(
     await users_service.update_user(conn, settings, actor, user_id, update, now=now)
     revoked = current["status"] == "revoked"
     if desired.active is False and not revoked:
-        await users_service.revoke_access(conn, settings, actor, user_id, now=now)
+        await flows.revoke_access(conn, settings, actor, user_id, now=now)
     elif desired.active is True and revoked:
         defaults = ClinicDefaults.of(await repo.clinic_settings(conn, actor.clinic_id))
         if defaults.activate_without_email:
-            await users_service.activate_without_invitation(conn, settings, actor, user_id, now=now)
+            await users_service.activate_without_invitation(conn, actor, user_id, now=now)
         else:
-            await users_service.reactivate(conn, settings, actor, user_id, now=now)
+            await flows.reactivate(conn, settings, actor, user_id, now=now)
     external_id = desired.external_id if desired.external_id_given else current["scim_external_id"]
     identity_before = {
         "userName": user_name,
@@ -150,12 +151,12 @@ async def patch(
 async def delete(
     conn: AsyncConnection, settings: Settings, actor: Actor, user_id: str, now: datetime
 ) -> None:
-    """Erase the person for good (users.service.erase_user) and their SCIM identity."""
+    """Erase the person for good (flows.erase_person) and their SCIM identity."""
     current = await _current(conn, actor, user_id)
     await users_service.check_may_change(conn, actor, current)
     await repo.forget_identity(conn, user_id)
     await groups.forget_member(conn, user_id)
-    await users_service.erase_user(conn, settings, actor, user_id, now=now)
+    await flows.erase_person(conn, actor, user_id, now=now)
 
 
 async def record_call(
