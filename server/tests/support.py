@@ -98,7 +98,10 @@ class _Handler:
     async def handle_DATA(self, server, session, envelope):
         with self.sink.lock:
             self.sink.mails.append(
-                Mail(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content), time.time())
+                Mail(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content),
+                    time.time(),
+                )
             )
         return "250 Message accepted"
 
@@ -146,11 +149,11 @@ def run_coroutine(make: Callable[[], Any]) -> Any:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-def _pg(sql: str, dbname: str = "test") -> None:
+def _pg(sql: str, dbname: str = "test", admin_url: str = PG_ADMIN_URL) -> None:
     import asyncpg  # type: ignore[import-untyped]
 
     async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname)
+        conn = await asyncpg.connect(admin_url.rsplit("/", 1)[0] + "/" + dbname)
         try:
             await conn.execute(sql)
         finally:
@@ -169,8 +172,18 @@ class Clinic:
 class Server:
     """One database and data dir, with `avara-viewer serve` started on it."""
 
-    def __init__(self, backend: str, data_dir: Path, smtp_url: str | None, **settings: str) -> None:
+    def __init__(
+        self,
+        backend: str,
+        data_dir: Path,
+        smtp_url: str | None,
+        pg_admin_url: str = PG_ADMIN_URL,
+        **settings: str,
+    ) -> None:
+        """`pg_admin_url`: the cluster to make the database on (a test's own cluster, which it
+        may stop; never the shared one's)."""
         self.backend = backend
+        self.pg_admin_url = pg_admin_url
         self.data_dir = data_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -184,14 +197,16 @@ class Server:
             AVARA_VIEWER_SECRET_KEY="test-secret-" + secrets.token_hex(8),
             # Many tests share one key; the rate limit's own tests pass a small limit.
             AVARA_VIEWER_RATE_LIMIT_PER_MINUTE="1000000",
+            # Operations that break the await rule (db.base) fail on PostgreSQL too, as on SQLite.
+            AVARA_VIEWER_CHECK_OPERATIONS="true",
         )
         env.pop("AVARA_VIEWER_SMTP_URL", None)
         if smtp_url:
             env["AVARA_VIEWER_SMTP_URL"] = smtp_url
         if backend == "postgresql":
             self.database = f"avara_test_{uuid.uuid4().hex[:10]}"
-            _pg(f'CREATE DATABASE "{self.database}"')
-            base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            _pg(f'CREATE DATABASE "{self.database}"', admin_url=pg_admin_url)
+            base = pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             env["AVARA_VIEWER_DATABASE_URL"] = f"{base}/{self.database}"
         env.update({f"AVARA_VIEWER_{k.upper()}": v for k, v in settings.items()})
         self.env = env
@@ -208,11 +223,12 @@ class Server:
         return result
 
     def start(self, *extra: str) -> None:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        # The child gets its own copy of the descriptor, so ours can close as soon as it is spawned.
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port), *extra],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -234,7 +250,10 @@ class Server:
     def destroy(self) -> None:
         self.stop()
         if self.database:
-            _pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            _pg(
+                f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)',
+                admin_url=self.pg_admin_url,
+            )
 
     def create_clinic(self, name: str = "St Mary Imaging") -> Clinic:
         clinic_id = self.cli("clinics", "create", "--name", name).stdout.strip().splitlines()[-1]
@@ -255,7 +274,9 @@ class Server:
         import asyncpg
 
         async def run() -> list[tuple[Any, ...]]:
-            conn = await asyncpg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + str(self.database))
+            conn = await asyncpg.connect(
+                self.pg_admin_url.rsplit("/", 1)[0] + "/" + str(self.database)
+            )
             try:
                 return [tuple(r) for r in await conn.fetch(query)]
             finally:

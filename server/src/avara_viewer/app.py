@@ -13,15 +13,16 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from . import __version__, errors
-from .api import json_response
+from .apikit.responses import json_response
 from .config import Settings
-from .context import AppContext
+from .context import AppContext, delivery_loop
 from .dashboard import mount as mount_dashboard
-from .email.delivery import DeliveryLoop
 from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
 from .ops import web as ops_web
+from .scim import dashboard as scim_dashboard
+from .scim import endpoints as scim_endpoints
 from .users import endpoints as users_endpoints
 from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
 from .webhooks import endpoints as webhooks_endpoints
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         await ctx.db.start()
         deliveries: list[asyncio.Task[None]] = []
         if deliver_email:
-            loop = DeliveryLoop(settings, ctx.db, ctx.outbox_wakeup)
+            loop = delivery_loop(settings, ctx.db, ctx.outbox_wakeup)
             deliveries.append(asyncio.create_task(loop.run(), name="avara-viewer-email"))
             hooks = WebhookLoop(settings, ctx.db)
             deliveries.append(asyncio.create_task(hooks.run(), name="avara-viewer-webhooks"))
@@ -66,11 +67,13 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
-    ops_web.install(app, log_requests=settings.log_requests)
+    ops_web.install(app, log_requests=settings.log_requests, metrics_token=settings.metrics_token)
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)
     app.include_router(webhooks_endpoints.router)
+    app.include_router(scim_endpoints.router)
+    app.include_router(scim_dashboard.router)
     mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -17,12 +17,16 @@ from .config import Settings
 app = typer.Typer(no_args_is_help=True, help="Avara Viewer: user management for imaging clinics.")
 clinics_app = typer.Typer(no_args_is_help=True, help="Manage clinics.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
-owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners.")
+owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners, revoke their access.")
 app.add_typer(clinics_app, name="clinics")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(owners_app, name="owners")
 users_app = typer.Typer(no_args_is_help=True, help="Onboard users in bulk.")
 audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the audit trail.")
+scim_tokens_app = typer.Typer(no_args_is_help=True, help="Manage SCIM tokens (identity providers).")
+scim_app = typer.Typer(no_args_is_help=True, help="A clinic's SCIM provisioning settings.")
+app.add_typer(scim_tokens_app, name="scim-tokens")
+app.add_typer(scim_app, name="scim")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 
@@ -39,10 +43,10 @@ def _settings() -> Settings:
 
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from .db import Database
+    from .db import open_database
 
     async def main() -> T:
-        db = Database(settings)
+        db = open_database(settings)
         # Through the writer (on SQLite: BEGIN IMMEDIATE), so a command that reads before it
         # writes never loses the race for the write lock to a running server.
         await db.start()
@@ -120,8 +124,8 @@ def worker(
 ) -> None:
     """Deliver queued email and webhooks only (run beside several `serve --no-email`
     processes)."""
-    from .db import Database
-    from .email.delivery import DeliveryLoop
+    from .context import delivery_loop
+    from .db import open_database
     from .ops.logs import configure
     from .webhooks.delivery import WebhookLoop
 
@@ -135,10 +139,10 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     async def main() -> None:
-        db = Database(settings)
+        db = open_database(settings)
         await db.start()
         tasks = [
-            asyncio.create_task(DeliveryLoop(settings, db).run()),
+            asyncio.create_task(delivery_loop(settings, db).run()),
             asyncio.create_task(WebhookLoop(settings, db).run()),
         ]
         stop = asyncio.Event()
@@ -183,10 +187,13 @@ def clinics_create(
     """Create a clinic; prints its id alone on the last line."""
     from .clinics.service import create_clinic
     from .clock import utcnow
+    from .fields import NAME_MAX, check_name
 
-    name = name.strip()
-    if not name:
-        _fail("--name must not be empty.")
+    try:
+        # The clinic's name is shown in every invitation: the rule of people's names.
+        name = check_name(name, NAME_MAX)
+    except ValueError as exc:
+        _fail(f"--name {exc}.")
     settings = _settings()
     clinic_id = _with_db(settings, lambda conn: create_clinic(conn, name, utcnow()))
     err.print(f"Created clinic [bold]{name}[/bold].")
@@ -218,6 +225,147 @@ def api_keys_create(
     typer.echo(key.secret)
 
 
+@scim_tokens_app.command("create")
+def scim_tokens_create(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Create a SCIM token for a clinic; prints it once, alone on the last line."""
+    from .clock import utcnow
+    from .errors import NotFound
+    from .scim import tokens
+
+    settings = _settings()
+    try:
+        made = _with_db(
+            settings,
+            lambda conn: tokens.create(
+                conn, settings.resolved_secret_key, clinic, description.strip(), utcnow()
+            ),
+        )
+    except NotFound as exc:
+        _fail(exc.detail)
+        return
+    err.print(
+        f"Created SCIM token {made.id}. Base URL: {settings.public_url}/scim/v2. "
+        "Store the token now: it is not shown again."
+    )
+    typer.echo(made.token)
+
+
+@scim_tokens_app.command("list")
+def scim_tokens_list(clinic: Annotated[str, typer.Option(help="The clinic id.")]) -> None:
+    """List a clinic's SCIM tokens: id, created, revoked, description (tab-separated)."""
+    from .clock import rfc3339
+    from .scim import tokens
+
+    for row in _with_db(_settings(), lambda conn: tokens.list_for_clinic(conn, clinic)):
+        revoked = rfc3339(row.revoked_at) or "-"
+        typer.echo(f"{row.id}\t{rfc3339(row.created_at)}\t{revoked}\t{row.description}")
+
+
+@scim_tokens_app.command("revoke")
+def scim_tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a SCIM token: the identity provider using it is refused (within a second)."""
+    from .clock import utcnow
+    from .errors import NotFound
+    from .scim import tokens
+
+    try:
+        _with_db(_settings(), lambda conn: tokens.revoke(conn, token_id, utcnow()))
+    except NotFound as exc:
+        _fail(exc.detail)
+    err.print(f"Revoked SCIM token {token_id}.")
+
+
+@scim_app.command("configure")
+def scim_configure(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    activate_without_email: Annotated[
+        bool | None,
+        typer.Option(
+            "--activate-without-email/--send-invitations",
+            help="Make SCIM people active at once (SSO clinics), or invite them by email.",
+        ),
+    ] = None,
+    default_clinic_role: Annotated[
+        str | None, typer.Option(help="clinicRole when the identity provider sends none.")
+    ] = None,
+    default_level: Annotated[
+        str | None, typer.Option(help="level (admin or member) when none is sent.")
+    ] = None,
+    default_can_manage_studies: Annotated[
+        bool | None, typer.Option("--default-can-manage-studies/--default-cannot-manage-studies")
+    ] = None,
+    default_dashboard_access: Annotated[
+        bool | None, typer.Option("--default-dashboard-access/--default-no-dashboard-access")
+    ] = None,
+) -> None:
+    """Change a clinic's SCIM settings; prints them all afterwards."""
+    from .clock import utcnow
+    from .errors import ProblemError
+    from .scim import settings as scim_settings
+
+    changes = {
+        "activate_without_email": activate_without_email,
+        "clinic_role": default_clinic_role,
+        "level": default_level,
+        "can_manage_studies": default_can_manage_studies,
+        "has_dashboard_access": default_dashboard_access,
+    }
+    try:
+        saved = _with_db(
+            _settings(),
+            lambda conn: scim_settings.configure(
+                conn, clinic, {k: v for k, v in changes.items() if v is not None}, utcnow()
+            ),
+        )
+    except ProblemError as exc:
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        _fail(f"{exc.detail} {details}".strip())
+        return
+    for name, value in saved.items():
+        typer.echo(f"{name}={value}")
+
+
+@scim_app.command("map-group")
+def scim_map_group(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    group: Annotated[str, typer.Option(help="The group's displayName, as the IdP sends it.")],
+    level: Annotated[
+        str, typer.Option(help="admin: members become admins; none: membership gives no level.")
+    ] = "none",
+    clinic_role: Annotated[
+        str, typer.Option(help="The clinicRole membership gives (none: keep each person's).")
+    ] = "none",
+) -> None:
+    """Say what membership of a SCIM group gives, and apply it to its present members."""
+    from .clock import utcnow
+    from .errors import ProblemError
+    from .scim import groups
+    from .scim.errors import ScimError
+
+    settings = _settings()
+    try:
+        _with_db(
+            settings,
+            lambda conn: groups.map_group(
+                conn,
+                settings,
+                clinic,
+                group,
+                None if level == "none" else level,
+                None if clinic_role == "none" else clinic_role,
+                utcnow(),
+            ),
+        )
+    except ProblemError as exc:
+        _fail(exc.detail)
+    except ScimError as exc:
+        _fail(exc.detail)
+    err.print(f"Members of {group!r} get level={level}, clinicRole={clinic_role}.")
+
+
 @owners_app.command("invite")
 def owners_invite(
     clinic: Annotated[str, typer.Option(help="The clinic id.")],
@@ -227,12 +375,10 @@ def owners_invite(
     clinic_role: Annotated[str, typer.Option(help="Clinic role.")] = "Administrative Director",
 ) -> None:
     """Invite a clinic owner (the only way to create one); prints the user id."""
-    from .actor import Actor
-    from .clinics.service import clinic_name
+    from . import flows
     from .clock import utcnow
     from .errors import ProblemError
     from .fields import validate
-    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -250,15 +396,10 @@ def owners_invite(
             },
         )
 
-        async def work(conn: Any) -> dict[str, Any]:
-            if await clinic_name(conn, clinic) is None:
-                from .errors import NotFound
-
-                raise NotFound(f"No clinic with id {clinic}.")
-            actor = Actor(clinic_id=clinic, kind="cli", id=None)
-            return await service.invite(conn, settings, actor, request, now=utcnow(), level="owner")
-
-        row = _with_db(settings, work)
+        row = _with_db(
+            settings,
+            lambda conn: flows.invite_owner(conn, settings, clinic, request, now=utcnow()),
+        )
     except ProblemError as exc:
         details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
         _fail(f"{exc.detail} {details}".strip())
@@ -267,18 +408,52 @@ def owners_invite(
     typer.echo(row["id"])
 
 
+@owners_app.command("revoke")
+def owners_revoke(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    user: Annotated[str, typer.Option(help="The owner's user id.")],
+) -> None:
+    """Revoke an owner's access: owners are changed only here. Refused when they are the
+    clinic's only active owner (invite another one first)."""
+    _owner_action(clinic, user, "revoke")
+
+
+@owners_app.command("reactivate")
+def owners_reactivate(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    user: Annotated[str, typer.Option(help="The owner's user id.")],
+) -> None:
+    """Give a revoked owner their access back."""
+    _owner_action(clinic, user, "reactivate")
+
+
+def _owner_action(clinic: str, user: str, action: str) -> None:
+    from . import flows
+    from .actor import Actor
+    from .clock import utcnow
+    from .errors import ProblemError
+
+    settings = _settings()
+    actor = Actor(clinic_id=clinic, kind="cli", id=None)
+    operation = flows.revoke_access if action == "revoke" else flows.reactivate
+    try:
+        message = _with_db(
+            settings, lambda conn: operation(conn, settings, actor, user, now=utcnow())
+        )
+    except ProblemError as exc:
+        _fail(exc.detail)
+        return
+    err.print(message)
+
+
 @app.command()
 def demo() -> None:
     """First-run setup used by `make run`: a demo clinic, its API key and an owner invitation,
     printed with a ready-to-paste example."""
-    from sqlalchemy import func, select
-
-    from .actor import Actor
-    from .clinics.models import Clinic
-    from .clinics.service import create_api_key, create_clinic
+    from . import flows
+    from .clinics.service import any_clinic_id, create_api_key, create_clinic
     from .clock import utcnow
     from .fields import validate
-    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -296,17 +471,15 @@ def demo() -> None:
     )
 
     async def work(conn: Any) -> tuple[str, str | None]:
-        existing = (await conn.execute(select(func.count()).select_from(Clinic.__table__))).scalar()
-        if existing:
-            first = (await conn.execute(select(Clinic.__table__.c.id).limit(1))).scalar()
+        first = await any_clinic_id(conn)
+        if first is not None:
             return first, None
         now = utcnow()
         clinic_id = await create_clinic(conn, "Demo Imaging Clinic", now)
         key = await create_api_key(
             conn, settings.resolved_secret_key, clinic_id, "demo key (make run)", now
         )
-        actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
-        await service.invite(conn, settings, actor, owner, now=now, level="owner")
+        await flows.invite_owner(conn, settings, clinic_id, owner, now=now)
         return clinic_id, key.secret
 
     clinic_id, secret = _with_db(settings, work)
@@ -367,8 +540,8 @@ def users_import(
     from rich.progress import Progress
     from rich.table import Table
 
+    from .bulk_invite import ImportFileError, read_rows, run_import
     from .clinics.service import clinic_name
-    from .users.bulk_import import ImportFileError, read_rows, run_import
 
     settings = _settings()
     try:

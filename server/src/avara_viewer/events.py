@@ -28,6 +28,10 @@ USER_INVITED = "user.invited"
 USER_UPDATED = "user.updated"
 USER_ACCESS_REVOKED = "user.access_revoked"
 USER_REACTIVATED = "user.reactivated"
+# Made active at once, without an invitation (SCIM, for clinics that sign in with SSO).
+USER_CREATED = "user.created"
+# Erased for good (SCIM DELETE): the entry names the erased fields, never their values.
+USER_DELETED = "user.deleted"
 INVITATION_UPDATED = "invitation.updated"
 INVITATION_ACCEPTED = "invitation.accepted"
 INVITATION_REJECTED = "invitation.rejected"
@@ -42,6 +46,12 @@ WEBHOOK_ENDPOINT_UPDATED = "webhook_endpoint.updated"
 WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted"
 WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
 WEBHOOK_DELIVERY_RETRIED = "webhook_delivery.retried"
+SCIM_TOKEN_CREATED = "scim_token.created"
+SCIM_TOKEN_REVOKED = "scim_token.revoked"
+SCIM_SETTINGS_UPDATED = "scim.settings_updated"
+SCIM_GROUP_CHANGED = "scim.group_changed"
+# A SCIM call that changed nothing (a read, a refused request): every call is on record.
+SCIM_REQUEST = "scim.request"
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -49,6 +59,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         USER_UPDATED,
         USER_ACCESS_REVOKED,
         USER_REACTIVATED,
+        USER_CREATED,
+        USER_DELETED,
         INVITATION_UPDATED,
         INVITATION_ACCEPTED,
         INVITATION_REJECTED,
@@ -61,6 +73,11 @@ EVENT_TYPES: frozenset[str] = frozenset(
         WEBHOOK_ENDPOINT_DELETED,
         WEBHOOK_ENDPOINT_SECRET_ROTATED,
         WEBHOOK_DELIVERY_RETRIED,
+        SCIM_TOKEN_CREATED,
+        SCIM_TOKEN_REVOKED,
+        SCIM_SETTINGS_UPDATED,
+        SCIM_GROUP_CHANGED,
+        SCIM_REQUEST,
     }
 )
 

@@ -1,13 +1,21 @@
 """Every table, imported in one place so the metadata (and Alembic) sees them all."""
 
+from .accounts.models import LoginThrottle, PasswordReset
+from .apikit.idempotency_store import IdempotencyRecord
 from .audit.models import AuditEntry
 from .clinics.models import ApiKey, Clinic
-from .dashboard.models import LoginThrottle, PasswordReset
 from .db import Base
 from .email.outbox_models import OutboxMessage
-from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
 from .ops.models import RateLimitWindow
+from .scim.models import (
+    ScimGroup,
+    ScimGroupMapping,
+    ScimGroupMember,
+    ScimSettings,
+    ScimToken,
+    ScimUser,
+)
 from .users.models import User
 from .webhooks.models import (
     WebhookAttempt,
@@ -29,6 +37,12 @@ __all__ = [
     "OutboxMessage",
     "PasswordReset",
     "RateLimitWindow",
+    "ScimGroup",
+    "ScimGroupMapping",
+    "ScimGroupMember",
+    "ScimSettings",
+    "ScimToken",
+    "ScimUser",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..accounts import service as accounts
 from ..clock import utcnow
 from ..context import AppContext, get_context
 from ..email.render import format_expiry
 from ..errors import ProblemError
-from . import security, service
+from . import security
 
 log = logging.getLogger("avara_viewer.dashboard")
 
@@ -123,7 +124,7 @@ async def current_user(request: Request) -> Me | None:
     me = None
     if session is not None:
         row = await ctx_of(request).db.read(
-            lambda conn: service.session_user(
+            lambda conn: accounts.session_user(
                 conn, session.user_id, session.clinic_id, session.version
             )
         )
@@ -231,6 +232,14 @@ def _csrf_ok(request: Request, form: FormData) -> bool:
     )
 
 
+def _text_no_field_holds(form: FormData) -> str | None:
+    """The name of a form field whose text holds a NUL (PostgreSQL refuses it), or None."""
+    for name, value in form.multi_items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            return name.replace("\x00", "")
+    return None
+
+
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
     return page(
         request, "error.html", status=status, error_status=status, title=title, message=message
@@ -245,8 +254,20 @@ class DashboardRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             try:
+                # No id of ours holds a NUL, and PostgreSQL refuses one in any text: a
+                # /users/%00 is no such page (the query string's are refused in ops.middleware).
+                if any("\x00" in str(v) for v in request.path_params.values()):
+                    raise PageError(404, "Not found", "There is no such page.")
                 if request.method == "POST":
                     form = await form_data(request)
+                    refused = _text_no_field_holds(form)
+                    if refused:
+                        raise PageError(
+                            422,
+                            "This form cannot be accepted",
+                            f"The field “{refused}” contains a NUL character, which no field "
+                            "can hold. Remove it and try again.",
+                        )
                     if not _csrf_ok(request, form):
                         raise PageError(
                             403,

@@ -1,41 +1,49 @@
-"""The delivery loop: claims due outbox rows, renders and sends them, records the outcome.
+"""The delivery loop: claims due outbox rows, has their kinds render them, sends them and
+records the outcome (see outbox for the claims, kinds for what each kind of message does).
 
-Claims are leases (`lease_until`), so several processes can deliver from one database: on
-PostgreSQL the claim skips rows another process holds (FOR UPDATE SKIP LOCKED); on SQLite
-the claim is one UPDATE under the database's write lock. A process killed mid-send leaves
-its lease to expire and the message is sent again with the same Message-ID.
+Delivery is at least once; these rules keep duplicates rare and bounded:
+- A batch's sends end `batch_time` after its claim (the lease less a margin for recording),
+  so a live process never sends under a lease that has run out; how many messages a claim
+  takes follows what the previous batch could send in that time.
+- When outcomes cannot be recorded (the database is down), they are held in memory and no
+  new batch is claimed until they are: nothing is sent that could not be marked sent.
+- Duplicates are counted (`avara_viewer_email_lease_lost_total`): a message another claim
+  had already recorded as sent when this one records its send (the lease ran out: the
+  process was paused, or recording came too late), counted by the second sender only; and a
+  send cut off after its lease had run out, which the mail server may have taken.
+- A process killed mid-send leaves its lease to expire and the message is sent again with
+  the same Message-ID.
+
+One slow mail conversation holds one connection, not the loop: once half a batch is done
+the rest get a short grace (see _wait_most), then go on in the background while the next
+batch is claimed for the free connections; at the batch's deadline a message still waiting
+for a connection goes back to the queue, and one in a conversation has its lease renewed
+and goes on (up to MAX_SEND_SECONDS), so even a uniformly slow server gets its mail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clinics.models import Clinic
 from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
-from ..ids import derive_token
-from ..invitations import repository as invitations_repo
-from ..invitations.models import Invitation
-from ..invitations.repository import invitation_token
-from ..ops.metrics import record_email_outcomes
-from ..users.models import User
-from ..webhooks import record as webhooks
-from . import outbox as outbox_mod
+from ..db.faults import unavailable
+from . import outbox
+from .kinds import EmailKinds, Superseded
 from .message import build_message
-from .render import RenderedEmail, render_invitation, render_password_reset
+from .outbox import Claimed
+from .render import RenderedEmail
 from .transport import (
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -44,37 +52,58 @@ from .transport import (
 
 log = logging.getLogger("avara_viewer.email")
 
-outbox = outbox_mod.outbox
-invitations = Invitation.__table__
-users = User.__table__
-clinics = Clinic.__table__
+# Told the (kind, outcome) pairs of each committed batch (the metrics, in the server).
+OutcomeObserver = Callable[[Iterable[tuple[str, str]]], None]
 
 
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    clinic_id: str
-    kind: str
-    subject_id: str
-    payload: dict[str, Any]
-    recipient: str
-    attempts: int
-    created_at: datetime
+# Longest one SMTP conversation may go on, its lease renewed, before it is cut off.
+MAX_SEND_SECONDS = 300.0
 
-
-class Superseded(Exception):
-    """The message no longer applies (the invitation was resent or revoked before sending)."""
+# Told how many messages went out (or may have) twice after a lease ran out.
+LeaseLostObserver = Callable[[int], None]
 
 
 class DeliveryLoop:
+    """Claims a batch, sends it on up to `smtp_max_connections` connections at once and
+    records the outcomes (see the module docstring for the rules that bound duplicates)."""
+
     def __init__(
-        self, settings: Settings, db: Database, wakeup: asyncio.Event | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        kinds: EmailKinds,
+        wakeup: asyncio.Event | None = None,
+        observe: OutcomeObserver | None = None,
+        observe_lease_lost: LeaseLostObserver | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
+        self.kinds = kinds
+        self.observe = observe
+        self.observe_lease_lost = observe_lease_lost
         self.wakeup = wakeup or asyncio.Event()
         self.transport = transport_from_settings(settings.smtp_url, settings.data_dir)
-        self.batch_size = max(16, settings.smtp_max_connections * 16)
+        self.connections = max(1, settings.smtp_max_connections)
+        self.batch_size = max(16, self.connections * 16)
+        lease = self.lease_seconds = max(settings.outbox_lease.total_seconds(), 1.0)
+        # Sends of a batch end this long after its claim; the rest of the lease is left for
+        # recording the outcomes, so a live process never sends under an expired lease.
+        self.batch_time = lease - min(5.0, lease / 4)
+        # How many to claim next: what the last batches managed within batch_time.
+        self._claim_limit = self.batch_size
+        # Outcomes sent but not yet recorded (the database failed): no new claims until they
+        # are, else every pass would send again what it cannot mark sent.
+        self._unrecorded: list[tuple[Claimed, tuple[str, str | None]]] = []
+        # Slow sends of earlier batches still running (they end by their batch's deadline).
+        # Messages whose send was cut off after their lease had run out (the process was
+        # paused): the mail server may have taken them, and another claim may send them again.
+        self._overran: set[int] = set()
+        self._late: set[asyncio.Task[None]] = set()
+        # Messages in an SMTP conversation now (holding one of `connections` slots), and the
+        # leases renewed for those that outlive their batch.
+        self._slots: asyncio.Semaphore | None = None
+        self._talking: set[int] = set()
+        self._lease_of: dict[int, datetime] = {}
         self._domain = urlsplit(settings.public_url).hostname or "avara-viewer"
         self._mail_from_addr = parseaddr(settings.mail_from)[1] or settings.mail_from
 
@@ -86,8 +115,12 @@ class DeliveryLoop:
                     handled = await self.run_once()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("email delivery pass failed; retrying shortly")
+                except Exception as exc:
+                    fault = unavailable(exc)
+                    if fault is not None:
+                        log.warning("email delivery paused: %s (%s)", fault.reason, fault.code)
+                    else:
+                        log.exception("email delivery pass failed; retrying shortly")
                     handled = 0
                 if handled < self.batch_size:
                     if handled == 0:
@@ -100,71 +133,156 @@ class DeliveryLoop:
                     await asyncio.sleep(self.settings.outbox_gather_delay)
                     self.wakeup.clear()
         finally:
+            for task in list(self._late):
+                task.cancel()
+            if self._late:
+                await asyncio.gather(*self._late, return_exceptions=True)
             await self.transport.aclose()
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were handled."""
-        claimed = await self.db.write(self._claim)
+        if self._unrecorded:
+            held, self._unrecorded = self._unrecorded, []
+            await self._record_or_hold(held)
+            if self._unrecorded:
+                return 0
+        free = self.connections - len(self._talking)
+        if free <= 0:  # every connection is busy with slow sends of earlier batches
+            return 0
+        limit = max(free, min(self._claim_limit, self.batch_size * free // self.connections))
+        claimed = await self.db.write(lambda conn: self._claim(conn, limit))
         if not claimed:
             return 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.batch_time
         rendered = await self.db.read(lambda conn: self._render_all(conn, claimed))
-        results = await asyncio.gather(*(self._deliver(m, rendered[m.id]) for m in claimed))
-        recorded = await self.db.write(
-            lambda conn: self._record(conn, list(zip(claimed, results, strict=True)))
-        )
-        record_email_outcomes(recorded)
+        tasks = {
+            m.id: asyncio.create_task(
+                self._deliver_by(m, rendered[m.id], deadline, started + self.lease_seconds)
+            )
+            for m in claimed
+        }
+        await _wait_most(list(tasks.values()), deadline)
+        done = [m for m in claimed if tasks[m.id].done()]
+        late = [m for m in claimed if not tasks[m.id].done()]
+        # Size the next claim to what this batch could send in its time.
+        elapsed = max(loop.time() - started, 1e-3)
+        rate = len(done) / elapsed
+        fits = int(rate * self.batch_time * 0.8)
+        self._claim_limit = max(self.connections, min(self.batch_size, fits))
+        if late:
+            task = asyncio.create_task(self._finish_late(late, [tasks[m.id] for m in late]))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+        await self._record_or_hold([(m, tasks[m.id].result()) for m in done])
         return len(claimed)
 
-    async def _claim(self, conn: AsyncConnection) -> list[Claimed]:
+    async def _finish_late(
+        self, messages: list[Claimed], tasks: list[asyncio.Task[tuple[str, str | None]]]
+    ) -> None:
+        results = await asyncio.gather(*tasks)
+        await self._record_or_hold(list(zip(messages, results, strict=True)))
+
+    async def _record_or_hold(
+        self, outcomes: list[tuple[Claimed, tuple[str, str | None]]]
+    ) -> None:
+        if not outcomes:
+            return
+        try:
+            recorded, lost = await self.db.write(lambda conn: self._record(conn, outcomes))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            fault = unavailable(exc)
+            log.warning(
+                "outcomes of %d emails not recorded (%s); holding them, claiming nothing "
+                "until they are",
+                len(outcomes),
+                fault.reason if fault is not None else f"{type(exc).__name__}: {exc}",
+            )
+            self._unrecorded.extend(outcomes)
+            return
+        for m, _ in outcomes:
+            self._lease_of.pop(m.id, None)
+        overran = [m.id for m, _ in outcomes if m.id in self._overran]
+        self._overran.difference_update(overran)
+        lost = sorted({*lost, *overran})
+        if lost:
+            log.warning(
+                "%d emails were (or may have been) sent twice after a lease ran out: %s",
+                len(lost),
+                lost,
+            )
+            if self.observe_lease_lost is not None:
+                self.observe_lease_lost(len(lost))
+        if self.observe is not None:
+            self.observe(recorded)
+
+    async def _claim(self, conn: AsyncConnection, limit: int) -> list[Claimed]:
         now = utcnow()
-        due = (
-            select(outbox.c.id)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.next_attempt_at <= now,
-                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            )
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(self.batch_size)
+        lease = timedelta(seconds=self.lease_seconds)
+        return await outbox.claim(
+            conn,
+            now,
+            limit=limit,
+            lease_until=now + lease,
+            skip_locked=not self.db.is_sqlite,
+            horizon=max(self.settings.outbox_max_backoff, lease) * 1.2 + timedelta(seconds=1),
         )
-        if not self.db.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
-        ids = list((await conn.execute(due)).scalars())
-        if not ids:
-            return []
-        rows = (
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids))
-                .values(
-                    lease_until=now + self.settings.outbox_lease,
-                    attempts=outbox.c.attempts + 1,
-                )
-                .returning(
-                    outbox.c.id,
-                    outbox.c.clinic_id,
-                    outbox.c.kind,
-                    outbox.c.subject_id,
-                    outbox.c.payload,
-                    outbox.c.recipient,
-                    outbox.c.attempts,
-                    outbox.c.created_at,
-                )
-            )
-        ).all()
-        return [
-            Claimed(
-                r.id,
-                r.clinic_id,
-                r.kind,
-                r.subject_id,
-                json.loads(r.payload),
-                r.recipient,
-                r.attempts,
-                r.created_at,
-            )
-            for r in sorted(rows, key=lambda r: r.id)
-        ]
+
+    async def _deliver_by(
+        self,
+        message: Claimed,
+        rendered: RenderedEmail | Exception,
+        deadline: float,
+        lease_end: float,
+    ) -> tuple[str, str | None]:
+        """_deliver within the lease: at the batch's deadline a message still waiting for a
+        connection is put back (retry); one in a conversation has its lease renewed and goes
+        on, a batch's time at a time, up to MAX_SEND_SECONDS. A send still running when its
+        lease has run out (the process was paused) is cut off and counted."""
+        loop = asyncio.get_running_loop()
+        hard_end = loop.time() + max(MAX_SEND_SECONDS, self.batch_time)
+        lease_until = message.lease_until
+        task = asyncio.ensure_future(self._deliver(message, rendered))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0.0))
+                if done:
+                    return task.result()
+                now = loop.time()
+                if now >= lease_end:
+                    self._overran.add(message.id)
+                    why = "its lease ran out (the process was paused)"
+                elif message.id not in self._talking:
+                    why = "no connection was free within the batch's time"
+                elif now >= hard_end:
+                    why = f"the conversation took over {MAX_SEND_SECONDS} s"
+                else:
+                    renewed = utcnow() + timedelta(seconds=self.lease_seconds)
+                    try:
+                        kept = await self.db.write(
+                            lambda conn, held=lease_until, new=renewed: outbox.renew_lease(
+                                conn, message.id, held, new
+                            )
+                        )
+                    except Exception as exc:
+                        log.info("lease of email %d not renewed: %s", message.id, exc)
+                        kept = False
+                    if kept:
+                        lease_until = self._lease_of[message.id] = renewed
+                        lease_end = loop.time() + self.lease_seconds
+                        deadline = loop.time() + self.batch_time
+                        continue
+                    why = "its lease could not be renewed"
+                log.info("email %d not sent: %s", message.id, why)
+                return "retry", f"not sent: {why}"
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _deliver(
         self, message: Claimed, rendered: RenderedEmail | Exception
@@ -181,9 +299,16 @@ class DeliveryLoop:
                 html=rendered.html,
                 message_id=f"{message.kind}-{message.id}@{self._domain}",
             )
-            await self.transport.send(
-                mail_from=self._mail_from_addr, rcpt=message.recipient, message=data
-            )
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.connections)
+            async with self._slots:
+                self._talking.add(message.id)
+                try:
+                    await self.transport.send(
+                        mail_from=self._mail_from_addr, rcpt=message.recipient, message=data
+                    )
+                finally:
+                    self._talking.discard(message.id)
         except Superseded as exc:
             return "cancelled", str(exc)
         except PermanentDeliveryError as exc:
@@ -205,164 +330,93 @@ class DeliveryLoop:
     async def _render_all(
         self, conn: AsyncConnection, messages: list[Claimed]
     ) -> dict[int, RenderedEmail | Exception]:
-        """Every claimed message rendered (or why not), from one query per kind."""
+        """Every claimed message rendered (or why not), each kind its group at once."""
         out: dict[int, RenderedEmail | Exception] = {}
         by_kind: dict[str, list[Claimed]] = {}
         for message in messages:
             by_kind.setdefault(message.kind, []).append(message)
-        for kind, group in by_kind.items():
-            if kind == outbox_mod.INVITATION:
-                await self._render_invitations(conn, group, out)
-            elif kind == outbox_mod.PASSWORD_RESET:
-                await self._render_password_resets(conn, group, out)
-            else:
+        for name, group in by_kind.items():
+            kind = self.kinds.get(name)
+            if kind is None:
                 for message in group:
-                    out[message.id] = ValueError(f"unknown email kind {kind!r}")
+                    out[message.id] = ValueError(f"unknown email kind {name!r}")
+                continue
+            try:
+                out.update(await kind.render(conn, group))
+            except Exception as exc:
+                for message in group:
+                    out[message.id] = exc
         return out
-
-    async def _render_invitations(
-        self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
-    ) -> None:
-        rows = await conn.execute(
-            invitations_repo.with_people().where(
-                invitations.c.id.in_({m.subject_id for m in messages})
-            )
-        )
-        found = {row.id: row for row in rows}
-        for message in messages:
-            row = found.get(message.subject_id)
-            if (
-                row is None
-                or row.status != "sent"
-                or row.token_nonce != message.payload.get("nonce")
-            ):
-                out[message.id] = Superseded(
-                    "the invitation was resent, revoked or answered before this email went out"
-                )
-                continue
-            token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
-            try:
-                out[message.id] = render_invitation(
-                    clinic_name=row.clinic_name,
-                    inviter_name=invitations_repo.inviter_name(row),
-                    first_name=row.first_name,
-                    last_name=row.last_name,
-                    clinic_role=row.clinic_role,
-                    level=row.level,
-                    has_dashboard_access=row.has_dashboard_access,
-                    accept_url=f"{self.settings.public_url}/invitations/accept?token={token}",
-                    expires_at=row.expiry,
-                )
-            except Exception as exc:
-                out[message.id] = exc
-
-    async def _render_password_resets(
-        self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
-    ) -> None:
-        rows = await conn.execute(
-            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
-            .join(clinics, clinics.c.id == users.c.clinic_id)
-            .where(users.c.id.in_({m.subject_id for m in messages}))
-        )
-        found = {row.id: row for row in rows}
-        for message in messages:
-            row = found.get(message.subject_id)
-            if row is None:
-                out[message.id] = Superseded("the user no longer exists")
-                continue
-            token = derive_token(
-                self.settings.resolved_secret_key,
-                "password-reset",
-                message.subject_id,
-                str(message.payload["nonce"]),
-            )
-            try:
-                out[message.id] = render_password_reset(
-                    clinic_name=row.clinic_name,
-                    first_name=row.first_name,
-                    reset_url=f"{self.settings.public_url}/password-reset?token={token}",
-                    expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
-                )
-            except Exception as exc:
-                out[message.id] = exc
 
     async def _record(
         self,
         conn: AsyncConnection,
         outcomes: list[tuple[Claimed, tuple[str, str | None]]],
-    ) -> list[tuple[str, str]]:
-        """Store each outcome; returns (kind, outcome) pairs for the metrics."""
+    ) -> tuple[list[tuple[str, str]], list[int]]:
+        """Store each outcome and tell its kind; returns (kind, outcome) pairs for metrics and
+        the ids another claim had already sent (duplicates)."""
         now = utcnow()
+        lost = await outbox.sent_by_another(
+            conn, [m for m, (outcome, _) in outcomes if outcome == "sent"]
+        )
         recorded: list[tuple[str, str]] = []
         sent_ids: list[int] = []
-        delivered: list[dict[str, Any]] = []
-        announced: list[webhooks.Happened] = []
+        final: dict[str, list[tuple[Claimed, str]]] = {}
         for message, (outcome, error) in outcomes:
             if outcome == "sent":
-                # The common case, written below with one statement per table.
+                # The common case, written below with one statement for the batch.
                 sent_ids.append(message.id)
+            elif outcome in ("failed", "cancelled"):
+                await outbox.mark_unsent(conn, message.id, error=error, status=outcome)
+            elif now - message.created_at > self.settings.outbox_give_up_after:
+                error = f"gave up after {message.attempts} attempts: {error}"
+                await outbox.mark_unsent(conn, message.id, error=error, status="failed")
+                outcome = "failed"
             else:
-                values: dict[str, Any] = {"lease_until": None, "last_error": error}
-                if outcome in ("failed", "cancelled"):
-                    values.update(status=outcome)
-                elif now - message.created_at > self.settings.outbox_give_up_after:
-                    values.update(
-                        status="failed",
-                        last_error=f"gave up after {message.attempts} attempts: {error}",
-                    )
-                    outcome = "failed"
-                else:
-                    values.update(next_attempt_at=now + self._backoff(message.attempts))
-                await conn.execute(update(outbox).where(outbox.c.id == message.id).values(**values))
+                await outbox.mark_unsent(
+                    conn,
+                    message.id,
+                    error=error,
+                    next_attempt_at=now + self._backoff(message.attempts),
+                    lease_until=self._lease_of.get(message.id, message.lease_until),
+                )
             recorded.append((message.kind, outcome))
-            if message.kind == outbox_mod.INVITATION and outcome in ("sent", "failed"):
-                delivered.append(
-                    {
-                        "b_id": message.subject_id,
-                        "b_nonce": message.payload.get("nonce"),
-                        "b_status": outcome,
-                        "b_sent_at": now if outcome == "sent" else None,
-                    }
-                )
-                announced.append(
-                    webhooks.Happened(
-                        message.clinic_id,
-                        f"invitation.email_{'delivered' if outcome == 'sent' else 'failed'}",
-                        "invitation",
-                        message.subject_id,
-                        now,
-                    )
-                )
-        if sent_ids:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(sent_ids))
-                .values(status="sent", sent_at=now, lease_until=None, last_error=None)
-            )
-        if delivered:
-            # last_sent_at keeps its value when this email failed.
-            await conn.execute(
-                update(invitations)
-                .where(
-                    invitations.c.id == bindparam("b_id"),
-                    invitations.c.token_nonce == bindparam("b_nonce"),
-                )
-                .values(
-                    delivery_status=bindparam("b_status"),
-                    last_sent_at=func.coalesce(
-                        bindparam("b_sent_at", type_=invitations.c.last_sent_at.type),
-                        invitations.c.last_sent_at,
-                    ),
-                ),
-                delivered,
-            )
-        # The invitation's webhook subscribers learn whether its email went out.
-        await webhooks.record(conn, announced)
-        return recorded
+            if outcome in ("sent", "failed"):
+                final.setdefault(message.kind, []).append((message, outcome))
+        await outbox.mark_sent(conn, sent_ids, now)
+        for name, group in final.items():
+            kind = self.kinds.get(name)
+            if kind is not None:
+                await kind.delivered(conn, group, now)
+        return recorded, lost
 
     def _backoff(self, attempts: int) -> timedelta:
+        # Never beyond outbox_max_backoff (+20 % jitter): outbox.claim's clock-step rule
+        # relies on it.
         base = min(
             2.0 ** max(attempts - 1, 0),
             self.settings.outbox_max_backoff.total_seconds(),
         )
         return timedelta(seconds=base * random.uniform(0.8, 1.2))
+
+
+async def _wait_most(tasks: list[asyncio.Task[Any]], deadline: float) -> None:
+    """Wait for the tasks until the deadline, but once half of them are done give the rest
+    only a grace of four times what that took (at least a second): one slow conversation
+    then holds its own connection, not the next batch."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    pending = set(tasks)
+    half_at: float | None = None
+    while pending:
+        now = loop.time()
+        limit = deadline
+        if len(pending) <= len(tasks) // 2:
+            if half_at is None:
+                half_at = now
+            limit = min(deadline, half_at + max(1.0, 4 * (half_at - started)))
+        if now >= limit:
+            return
+        _, pending = await asyncio.wait(
+            pending, timeout=limit - now, return_when=asyncio.FIRST_COMPLETED
+        )

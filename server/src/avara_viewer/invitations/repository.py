@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
 from ..email import outbox
+from ..fields import envelope_address
 from ..ids import INVITATION_ID, derive_token, new_invitation_id, token_hash
 from ..pagination import Position, before
 from ..users.models import User
@@ -45,25 +46,6 @@ class NewInvitation:
     expiry: datetime
 
 
-async def create_and_queue(
-    conn: AsyncConnection,
-    *,
-    secret_key: bytes,
-    clinic_id: str,
-    user_id: str,
-    email: str,
-    inviter_id: str | None,
-    api_key_id: str | None,
-    invited_source: str,
-    expiry: datetime,
-    now: datetime,
-) -> str:
-    """Insert a `sent` invitation and queue its email; returns the invitation id."""
-    new = NewInvitation(clinic_id, user_id, email, inviter_id, api_key_id, invited_source, expiry)
-    [invitation_id] = await create_and_queue_many(conn, secret_key, [new], now)
-    return invitation_id
-
-
 _INSERT = invitations.insert()
 
 
@@ -94,7 +76,13 @@ async def create_and_queue_many(
             }
         )
         queued.append(
-            outbox.Queued(n.clinic_id, outbox.INVITATION, invitation_id, n.email, {"nonce": nonce})
+            outbox.Queued(
+                n.clinic_id,
+                outbox.INVITATION,
+                invitation_id,
+                envelope_address(n.email),
+                {"nonce": nonce},
+            )
         )
     await conn.execute(_INSERT, rows)
     await outbox.enqueue_many(conn, queued, now)
@@ -109,7 +97,7 @@ async def _queue_email(
         clinic_id=clinic_id,
         kind=outbox.INVITATION,
         subject_id=invitation_id,
-        recipient=email,
+        recipient=envelope_address(email),
         payload={"nonce": nonce},
         now=now,
     )
@@ -155,6 +143,15 @@ async def revoke(conn: AsyncConnection, invitation_id: str, now: datetime) -> No
     await cancel_queued_email(conn, invitation_id)
 
 
+async def answer(conn: AsyncConnection, invitation_id: str, status: str, now: datetime) -> None:
+    """The invitee's answer (accepted or rejected) to a still `sent` invitation."""
+    await conn.execute(
+        update(invitations)
+        .where(invitations.c.id == invitation_id, invitations.c.status == "sent")
+        .values(status=status, updated_at=now)
+    )
+
+
 async def touch(conn: AsyncConnection, invitation_id: str, now: datetime) -> None:
     await conn.execute(
         update(invitations).where(invitations.c.id == invitation_id).values(updated_at=now)
@@ -162,14 +159,9 @@ async def touch(conn: AsyncConnection, invitation_id: str, now: datetime) -> Non
 
 
 async def cancel_queued_email(conn: AsyncConnection, invitation_id: str) -> None:
-    await conn.execute(
-        update(outbox.outbox)
-        .where(
-            outbox.outbox.c.kind == outbox.INVITATION,
-            outbox.outbox.c.subject_id == invitation_id,
-            outbox.outbox.c.status == "pending",
-        )
-        .values(status="cancelled", last_error="superseded by a resend or revocation")
+    """The invitation's email that has not gone out yet is cancelled (through the outbox)."""
+    await outbox.cancel_pending(
+        conn, outbox.INVITATION, invitation_id, "superseded by a resend or revocation"
     )
 
 
@@ -258,6 +250,11 @@ def with_people() -> Select[Any]:
     )
 
 
+async def by_token_hash(conn: AsyncConnection, hashed: str) -> Any:
+    """The `with_people()` row of the invitation whose link hashes to this, or None."""
+    return (await conn.execute(with_people().where(invitations.c.token_hash == hashed))).first()
+
+
 def inviter_name(row: Any) -> str | None:
     """The inviter's full name from a `with_people()` row; None when an API key invited."""
     if row.inviter_first is None:
@@ -315,3 +312,15 @@ async def page(
         query = query.where(before(invitations.c.created_at, invitations.c.id, after))
     query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit)
     return (await conn.execute(query)).mappings().all()
+
+
+async def forget_for_user(conn: AsyncConnection, user_id: str) -> list[str]:
+    """Delete the user's invitations and their emails (erasing the person); returns the ids."""
+    ids = list(
+        (await conn.execute(select(invitations.c.id).where(invitations.c.user_id == user_id)))
+        .scalars()
+        .all()
+    )
+    await outbox.forget(conn, outbox.INVITATION, ids)
+    await conn.execute(invitations.delete().where(invitations.c.user_id == user_id))
+    return ids

@@ -11,14 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..api import json_response, problem_responses, run_mutation
-from ..clinics.auth import ApiPrincipal
+from ..apikit.body import read_json_object
+from ..apikit.idempotent import run_mutation
+from ..apikit.responses import json_response, problem_responses
+from ..clinics.auth import ApiPrincipal, api_actor
 from ..clock import utcnow
 from ..context import api_principal, get_context
 from ..errors import ValidationFailed
-from ..jsonbody import read_json_object
+from ..openapi_extras import mutation_openapi
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
-from ..users.endpoints import api_actor, mutation_openapi
 from . import addresses, service, signing
 from .schemas import (
     DeliveryListOut,
@@ -75,7 +76,10 @@ async def _optional_body(request: Request) -> dict[str, Any]:
 async def _mutate(
     request: Request, principal: ApiPrincipal, body: dict[str, Any], change: Change
 ) -> Response:
-    return await run_mutation(get_context(request), request, principal.clinic_id, body, change)
+    ctx = get_context(request)
+    return await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, body, change
+    )
 
 
 def _reveal_secret(request: Request, response: Response) -> Response:

@@ -34,7 +34,13 @@ events_t = WebhookEvent.__table__
 deliveries_t = WebhookDelivery.__table__
 users_t = User.__table__
 
-USER_TYPES = ("user.invited", "user.updated", "user.access_revoked", "user.reactivated")
+USER_TYPES = (
+    "user.invited",
+    "user.created",
+    "user.updated",
+    "user.access_revoked",
+    "user.reactivated",
+)
 INVITATION_TYPES = (
     "invitation.accepted",
     "invitation.declined",
@@ -44,7 +50,7 @@ INVITATION_TYPES = (
     "invitation.email_delivered",
     "invitation.email_failed",
 )
-# user.deleted comes from SCIM provisioning where it exists; subscribing to it is allowed.
+# user.created (active at once, without an invitation) and user.deleted come from SCIM.
 EVENT_TYPES: tuple[str, ...] = (*USER_TYPES, "user.deleted", *INVITATION_TYPES)
 TEST_EVENT = "webhook.test"
 
@@ -52,6 +58,8 @@ TEST_EVENT = "webhook.test"
 # user, so integrators learn of it as user.updated; the invitee's "rejected" is "declined".
 FROM_DOMAIN = {
     "user.invited": "user.invited",
+    "user.created": "user.created",
+    "user.deleted": "user.deleted",
     "user.updated": "user.updated",
     "user.access_revoked": "user.access_revoked",
     "user.reactivated": "user.reactivated",
@@ -236,6 +244,9 @@ async def _load_data(
                 out.append((invitation["user_id"], user_wire(user) if user else None))
             else:
                 out.append((invitation["user_id"], invitation_wire(invitation)))
+        elif h.type == "user.deleted":
+            # The person was erased: their id is all that may still be told.
+            out.append((h.target_id, {"userId": h.target_id, "deleted": True}))
         else:
             user = users.get(h.target_id)
             out.append((h.target_id, user_wire(user) if user else None))
