@@ -8,7 +8,7 @@ from starlette.staticfiles import StaticFiles
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard's pages, its stylesheet and its security headers to the app."""
-    from . import admin, audit_pages, clinic_pages, invite_pages, public
+    from . import admin, audit_pages, clinic_pages, invite_pages, public, webhook_pages
     from .web import STATIC, SecurityHeaders
 
     app.include_router(public.router)
@@ -17,5 +17,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(clinic_pages.router)
     app.include_router(audit_pages.router)
+    app.include_router(webhook_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

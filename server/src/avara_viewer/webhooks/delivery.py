@@ -38,7 +38,7 @@ from ..db import Database
 from ..invitations.models import Invitation
 from ..ops.metrics import record_webhook_attempt
 from ..secretbox import SecretUnreadable
-from . import signing
+from . import emails, signing
 from .addresses import AddressRefused, GuardedTransport
 from .models import WebhookAttempt, WebhookSweep
 from .record import (
@@ -484,15 +484,14 @@ class WebhookLoop:
                 .values(failing_since=None)
             )
         elif kind == "gone":
-            await conn.execute(
+            reason = "The endpoint answered 410 Gone."
+            gone = await conn.execute(
                 update(e)
                 .where(e.c.id == delivery.endpoint_id, e.c.enabled.is_(True))
-                .values(
-                    enabled=False,
-                    disabled_reason="The endpoint answered 410 Gone.",
-                    updated_at=now,
-                )
+                .values(enabled=False, disabled_reason=reason, updated_at=now)
             )
+            if gone.rowcount:
+                await _tell_admins(conn, delivery.endpoint_id, reason, now)
             log.warning("webhook endpoint %s answered 410: disabled", delivery.endpoint_id)
         else:
             await self._note_failure(conn, delivery.endpoint_id, outcome.attempted_at, now)
@@ -509,19 +508,17 @@ class WebhookLoop:
             .values(failing_since=attempted_at)
         )
         limit = self.settings.webhook_disable_after
+        reason = (
+            f"Every delivery failed for {_describe(limit)}; the endpoint was disabled. "
+            "Enable it again to resume delivery."
+        )
         disabled = await conn.execute(
             update(e)
             .where(e.c.id == endpoint_id, e.c.enabled.is_(True), e.c.failing_since <= now - limit)
-            .values(
-                enabled=False,
-                disabled_reason=(
-                    f"Every delivery failed for {_describe(limit)}; the endpoint was disabled. "
-                    "Enable it again to resume delivery."
-                ),
-                updated_at=now,
-            )
+            .values(enabled=False, disabled_reason=reason, updated_at=now)
         )
         if disabled.rowcount:
+            await _tell_admins(conn, endpoint_id, reason, now)
             log.warning("webhook endpoint %s failed for %s: disabled", endpoint_id, limit)
 
     async def _sweep_expired(self, conn: AsyncConnection) -> int:
@@ -565,6 +562,21 @@ class WebhookLoop:
             .values(watermark_at=last.expiry, watermark_id=last.id)
         )
         return len(lapsed)
+
+
+async def _tell_admins(
+    conn: AsyncConnection, endpoint_id: str, reason: str, now: datetime
+) -> None:
+    """Queue the email to the clinic's admins about an endpoint just disabled automatically."""
+    row = (
+        await conn.execute(
+            select(endpoints_t.c.clinic_id, endpoints_t.c.url).where(
+                endpoints_t.c.id == endpoint_id
+            )
+        )
+    ).first()
+    if row is not None:
+        await emails.notify_admins(conn, row.clinic_id, endpoint_id, row.url, reason, now)
 
 
 def _describe(span: timedelta) -> str:

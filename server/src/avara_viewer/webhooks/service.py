@@ -187,7 +187,8 @@ async def update_endpoint(
         if request.enabled and not row["enabled"]:
             values.update(disabled_reason=None, failing_since=None)
         elif not request.enabled and row["enabled"]:
-            values["disabled_reason"] = "Disabled through the API."
+            where = "in the dashboard" if actor.kind == "user" else "through the API"
+            values["disabled_reason"] = f"Disabled {where}."
     new_row = {**row, **values}
     changes = audit.diff(_audited(row), _audited(new_row))
     if changes:
