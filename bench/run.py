@@ -472,6 +472,7 @@ def main() -> None:
                         help="do not run bench/list_pages.py (loads a million users per database)")
     parser.add_argument("--email-rate", type=int, default=300,
                         help="invites/s for the steady-rate email latency measure")
+    parser.add_argument("--skip-webhooks", action="store_true", help="do not run bench/webhooks.py")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.repeats, args.sweep = 5, 1, "32"
@@ -545,6 +546,16 @@ def main() -> None:
         f"```\n{overhead}\n```",
     )
     print(overhead)
+    if not args.skip_webhooks:
+        # Webhook latency at half the invite rate that saturated Avara Viewer on SQLite above.
+        saturating = max(r.rps for r in results if r.case == "Avara Viewer, SQLite FULL")
+        hooks = subprocess.run(
+            [sys.executable, str(BENCH / "webhooks.py"), "--seconds", str(args.seconds),
+             "--rate", str(max(1, int(saturating / 2)))],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        print(hooks)
+        update_section("webhooks", hooks)
     if not args.skip_list and not args.quick:
         listing = subprocess.run(
             [sys.executable, str(BENCH / "list_pages.py")],

@@ -58,6 +58,7 @@ class BaseClient(Generic[HttpClientT]):
     """Configuration and the decisions shared by the sync and async clients."""
 
     api_key: str
+    webhook_key: Optional[str]
     base_url: str
     timeout: Timeout
     max_retries: int
@@ -71,6 +72,7 @@ class BaseClient(Generic[HttpClientT]):
         max_retries: int,
         default_headers: Optional[Mapping[str, str]],
         http_client: Optional[HttpClientT],
+        webhook_key: Optional[str] = None,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get("AVARA_API_KEY") or None
@@ -84,6 +86,8 @@ class BaseClient(Generic[HttpClientT]):
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         self.api_key = api_key
+        # The signing secret (whsec_...) that client.webhooks.unwrap checks events with.
+        self.webhook_key = webhook_key or os.environ.get("AVARA_WEBHOOK_KEY") or None
         self.base_url = str(base_url).rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries

@@ -12,6 +12,7 @@ from typing_extensions import Self
 from ._base_client import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, AsyncAPIClient, SyncAPIClient
 from ._types import NOT_GIVEN, NotGiven, Timeout
 from .resources.viewer import AsyncViewer, AsyncViewerWithRawResponse, Viewer, ViewerWithRawResponse
+from .resources.webhooks import AsyncWebhooks, Webhooks
 
 __all__ = ["AsyncAvara", "Avara"]
 
@@ -30,6 +31,8 @@ class Avara(SyncAPIClient):
       default_headers: Headers sent on every request.
       http_client: An ``httpx.Client`` of your own (proxies, certificates, transports). The
         client does not close it for you.
+      webhook_key: The signing secret (``whsec_...``) of your webhook endpoint, used by
+        ``client.webhooks.unwrap``; defaults to the ``AVARA_WEBHOOK_KEY`` environment variable.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class Avara(SyncAPIClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         default_headers: Optional[Mapping[str, str]] = None,
         http_client: Optional[httpx.Client] = None,
+        webhook_key: Optional[str] = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -49,11 +53,17 @@ class Avara(SyncAPIClient):
             max_retries=max_retries,
             default_headers=default_headers,
             http_client=http_client,
+            webhook_key=webhook_key,
         )
 
     @cached_property
     def viewer(self) -> Viewer:
         return Viewer(self)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        """Verify and parse the events Avara Viewer POSTs to your webhook endpoints."""
+        return Webhooks(self)
 
     @cached_property
     def with_raw_response(self) -> AvaraWithRawResponse:
@@ -69,6 +79,7 @@ class Avara(SyncAPIClient):
         max_retries: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         http_client: Optional[httpx.Client] = None,
+        webhook_key: Optional[str] = None,
     ) -> Self:
         """A copy of this client with some options changed; it shares the connection pool.
 
@@ -81,6 +92,7 @@ class Avara(SyncAPIClient):
             max_retries=self.max_retries if max_retries is None else max_retries,
             default_headers={**self._custom_headers, **(default_headers or {})},
             http_client=http_client or self._client,
+            webhook_key=webhook_key or self.webhook_key,
         )
 
     def __enter__(self) -> Self:
@@ -110,6 +122,7 @@ class AsyncAvara(AsyncAPIClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         default_headers: Optional[Mapping[str, str]] = None,
         http_client: Optional[httpx.AsyncClient] = None,
+        webhook_key: Optional[str] = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -118,11 +131,17 @@ class AsyncAvara(AsyncAPIClient):
             max_retries=max_retries,
             default_headers=default_headers,
             http_client=http_client,
+            webhook_key=webhook_key,
         )
 
     @cached_property
     def viewer(self) -> AsyncViewer:
         return AsyncViewer(self)
+
+    @cached_property
+    def webhooks(self) -> AsyncWebhooks:
+        """Verify and parse the events Avara Viewer POSTs to your webhook endpoints."""
+        return AsyncWebhooks(self)
 
     @cached_property
     def with_raw_response(self) -> AsyncAvaraWithRawResponse:
@@ -138,6 +157,7 @@ class AsyncAvara(AsyncAPIClient):
         max_retries: Optional[int] = None,
         default_headers: Optional[Mapping[str, str]] = None,
         http_client: Optional[httpx.AsyncClient] = None,
+        webhook_key: Optional[str] = None,
     ) -> Self:
         """A copy of this client with some options changed; it shares the connection pool.
 
@@ -150,6 +170,7 @@ class AsyncAvara(AsyncAPIClient):
             max_retries=self.max_retries if max_retries is None else max_retries,
             default_headers={**self._custom_headers, **(default_headers or {})},
             http_client=http_client or self._client,
+            webhook_key=webhook_key or self.webhook_key,
         )
 
     async def __aenter__(self) -> Self:

@@ -1,4 +1,4 @@
-"""Who is acting: an API key, a dashboard user or an operator at the command line."""
+"""Who is acting: an API key, a SCIM token, a dashboard user or an operator at the command line."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Literal
 @dataclass(frozen=True)
 class Actor:
     clinic_id: str
-    kind: Literal["api_key", "user", "cli"]
+    kind: Literal["api_key", "scim_token", "user", "cli"]
     id: str | None
     request_id: str | None = None
 
     @property
     def invited_source(self) -> Literal["api", "dashboard"]:
-        return "api" if self.kind == "api_key" else "dashboard"
+        # SCIM provisions through the API; the SCIM identity records the token (docs/scim.md).
+        return "api" if self.kind in ("api_key", "scim_token") else "dashboard"

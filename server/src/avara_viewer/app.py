@@ -21,8 +21,13 @@ from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
 from .ops import web as ops_web
+from .scim import dashboard as scim_dashboard
+from .scim import endpoints as scim_endpoints
 from .users import endpoints as users_endpoints
 from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
+from .webhooks import endpoints as webhooks_endpoints
+from .webhooks.delivery import WebhookLoop
+from .webhooks.schemas import EndpointCreateRequest, EndpointUpdateRequest
 
 log = logging.getLogger("avara_viewer")
 
@@ -35,14 +40,16 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         ctx = AppContext.create(settings)
         app.state.ctx = ctx
         await ctx.db.start()
-        delivery: asyncio.Task[None] | None = None
+        deliveries: list[asyncio.Task[None]] = []
         if deliver_email:
             loop = delivery_loop(settings, ctx.db, ctx.outbox_wakeup)
-            delivery = asyncio.create_task(loop.run(), name="avara-viewer-email")
+            deliveries.append(asyncio.create_task(loop.run(), name="avara-viewer-email"))
+            hooks = WebhookLoop(settings, ctx.db)
+            deliveries.append(asyncio.create_task(hooks.run(), name="avara-viewer-webhooks"))
         try:
             yield
         finally:
-            if delivery is not None:
+            for delivery in deliveries:
                 delivery.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
@@ -63,12 +70,13 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         redoc_url=None,
     )
     errors.install(app)
-    ops_web.install(
-        app, log_requests=settings.log_requests, metrics_token=settings.metrics_token
-    )
+    ops_web.install(app, log_requests=settings.log_requests, metrics_token=settings.metrics_token)
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)
+    app.include_router(webhooks_endpoints.router)
+    app.include_router(scim_endpoints.router)
+    app.include_router(scim_dashboard.router)
     mount_dashboard(app)
 
     @app.get("/healthz", include_in_schema=False)
@@ -90,7 +98,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in (UserInviteRequest, UserUpdateRequest, UserIdRequest, InvitationRevokeRequest):
+    for model in (
+        UserInviteRequest,
+        UserUpdateRequest,
+        UserIdRequest,
+        InvitationRevokeRequest,
+        EndpointCreateRequest,
+        EndpointUpdateRequest,
+    ):
         body = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
         for name, definition in body.pop("$defs", {}).items():
             schemas.setdefault(name, definition)

@@ -23,6 +23,10 @@ app.add_typer(keys_app, name="api-keys")
 app.add_typer(owners_app, name="owners")
 users_app = typer.Typer(no_args_is_help=True, help="Onboard users in bulk.")
 audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the audit trail.")
+scim_tokens_app = typer.Typer(no_args_is_help=True, help="Manage SCIM tokens (identity providers).")
+scim_app = typer.Typer(no_args_is_help=True, help="A clinic's SCIM provisioning settings.")
+app.add_typer(scim_tokens_app, name="scim-tokens")
+app.add_typer(scim_app, name="scim")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 
@@ -77,11 +81,11 @@ def serve(
         bool,
         typer.Option(
             "--no-email",
-            help="Do not deliver email from this process (run `worker` instead).",
+            help="Do not deliver email or webhooks from this process (run `worker` instead).",
         ),
     ] = False,
 ) -> None:
-    """Serve the API and the dashboard, and deliver email (unless --no-email)."""
+    """Serve the API and the dashboard, and deliver email and webhooks (unless --no-email)."""
     import uvicorn
 
     from .app import create_app
@@ -118,10 +122,12 @@ def worker(
         typer.Option(help="Serve this worker's Prometheus metrics (email outcomes) on this port."),
     ] = None,
 ) -> None:
-    """Deliver queued email only (run beside several `serve --no-email` processes)."""
+    """Deliver queued email and webhooks only (run beside several `serve --no-email`
+    processes)."""
     from .context import delivery_loop
     from .db import open_database
     from .ops.logs import configure
+    from .webhooks.delivery import WebhookLoop
 
     settings = _settings()
     configure(settings.log_format or "json")
@@ -135,15 +141,19 @@ def worker(
     async def main() -> None:
         db = open_database(settings)
         await db.start()
-        task = asyncio.create_task(delivery_loop(settings, db).run())
+        tasks = [
+            asyncio.create_task(delivery_loop(settings, db).run()),
+            asyncio.create_task(WebhookLoop(settings, db).run()),
+        ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await db.close()
 
     asyncio.run(main())
@@ -213,6 +223,147 @@ def api_keys_create(
         return
     err.print(f"Created API key {key.id}. Store the secret now: it is not shown again.")
     typer.echo(key.secret)
+
+
+@scim_tokens_app.command("create")
+def scim_tokens_create(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+) -> None:
+    """Create a SCIM token for a clinic; prints it once, alone on the last line."""
+    from .clock import utcnow
+    from .errors import NotFound
+    from .scim import tokens
+
+    settings = _settings()
+    try:
+        made = _with_db(
+            settings,
+            lambda conn: tokens.create(
+                conn, settings.resolved_secret_key, clinic, description.strip(), utcnow()
+            ),
+        )
+    except NotFound as exc:
+        _fail(exc.detail)
+        return
+    err.print(
+        f"Created SCIM token {made.id}. Base URL: {settings.public_url}/scim/v2. "
+        "Store the token now: it is not shown again."
+    )
+    typer.echo(made.token)
+
+
+@scim_tokens_app.command("list")
+def scim_tokens_list(clinic: Annotated[str, typer.Option(help="The clinic id.")]) -> None:
+    """List a clinic's SCIM tokens: id, created, revoked, description (tab-separated)."""
+    from .clock import rfc3339
+    from .scim import tokens
+
+    for row in _with_db(_settings(), lambda conn: tokens.list_for_clinic(conn, clinic)):
+        revoked = rfc3339(row.revoked_at) or "-"
+        typer.echo(f"{row.id}\t{rfc3339(row.created_at)}\t{revoked}\t{row.description}")
+
+
+@scim_tokens_app.command("revoke")
+def scim_tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a SCIM token: the identity provider using it is refused (within a second)."""
+    from .clock import utcnow
+    from .errors import NotFound
+    from .scim import tokens
+
+    try:
+        _with_db(_settings(), lambda conn: tokens.revoke(conn, token_id, utcnow()))
+    except NotFound as exc:
+        _fail(exc.detail)
+    err.print(f"Revoked SCIM token {token_id}.")
+
+
+@scim_app.command("configure")
+def scim_configure(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    activate_without_email: Annotated[
+        bool | None,
+        typer.Option(
+            "--activate-without-email/--send-invitations",
+            help="Make SCIM people active at once (SSO clinics), or invite them by email.",
+        ),
+    ] = None,
+    default_clinic_role: Annotated[
+        str | None, typer.Option(help="clinicRole when the identity provider sends none.")
+    ] = None,
+    default_level: Annotated[
+        str | None, typer.Option(help="level (admin or member) when none is sent.")
+    ] = None,
+    default_can_manage_studies: Annotated[
+        bool | None, typer.Option("--default-can-manage-studies/--default-cannot-manage-studies")
+    ] = None,
+    default_dashboard_access: Annotated[
+        bool | None, typer.Option("--default-dashboard-access/--default-no-dashboard-access")
+    ] = None,
+) -> None:
+    """Change a clinic's SCIM settings; prints them all afterwards."""
+    from .clock import utcnow
+    from .errors import ProblemError
+    from .scim import settings as scim_settings
+
+    changes = {
+        "activate_without_email": activate_without_email,
+        "clinic_role": default_clinic_role,
+        "level": default_level,
+        "can_manage_studies": default_can_manage_studies,
+        "has_dashboard_access": default_dashboard_access,
+    }
+    try:
+        saved = _with_db(
+            _settings(),
+            lambda conn: scim_settings.configure(
+                conn, clinic, {k: v for k, v in changes.items() if v is not None}, utcnow()
+            ),
+        )
+    except ProblemError as exc:
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        _fail(f"{exc.detail} {details}".strip())
+        return
+    for name, value in saved.items():
+        typer.echo(f"{name}={value}")
+
+
+@scim_app.command("map-group")
+def scim_map_group(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    group: Annotated[str, typer.Option(help="The group's displayName, as the IdP sends it.")],
+    level: Annotated[
+        str, typer.Option(help="admin: members become admins; none: membership gives no level.")
+    ] = "none",
+    clinic_role: Annotated[
+        str, typer.Option(help="The clinicRole membership gives (none: keep each person's).")
+    ] = "none",
+) -> None:
+    """Say what membership of a SCIM group gives, and apply it to its present members."""
+    from .clock import utcnow
+    from .errors import ProblemError
+    from .scim import groups
+    from .scim.errors import ScimError
+
+    settings = _settings()
+    try:
+        _with_db(
+            settings,
+            lambda conn: groups.map_group(
+                conn,
+                settings,
+                clinic,
+                group,
+                None if level == "none" else level,
+                None if clinic_role == "none" else clinic_role,
+                utcnow(),
+            ),
+        )
+    except ProblemError as exc:
+        _fail(exc.detail)
+    except ScimError as exc:
+        _fail(exc.detail)
+    err.print(f"Members of {group!r} get level={level}, clinicRole={clinic_role}.")
 
 
 @owners_app.command("invite")

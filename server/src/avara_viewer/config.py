@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     # Seconds a client has to send a request's line and headers once it has started.
     http_head_timeout: float = 20.0
     resend_cooldown: timedelta = timedelta(seconds=60)
+    # Webhooks: plain http and private, loopback or link-local addresses only when allowed
+    # (tests, on-premise receivers); the timeout of one POST; a factor on the retry schedule
+    # (tests shrink it, never sleeping for real schedule times); how long a claimed delivery
+    # stays leased to one process; how long an endpoint may fail before it is disabled.
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 15.0
+    webhook_retry_scale: float = 1.0
+    webhook_lease: timedelta = timedelta(seconds=60)
+    webhook_poll_interval: float = 1.0
+    webhook_disable_after: timedelta = timedelta(days=5)
+    webhook_sweep_interval: float = 30.0
     # /metrics: unset, only loopback clients not behind a proxy may scrape; set, a client
     # presenting it as a Bearer token may scrape from anywhere.
     metrics_token: str | None = None
@@ -85,6 +96,8 @@ class Settings(BaseSettings):
         "outbox_max_backoff",
         "idempotency_ttl",
         "resend_cooldown",
+        "webhook_lease",
+        "webhook_disable_after",
         "pg_statement_timeout",
         "pg_lock_timeout",
         "pg_idle_in_transaction_timeout",

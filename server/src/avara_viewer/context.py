@@ -24,6 +24,7 @@ from .ops import metrics
 from .ops.ratelimit import RateLimiter
 from .users import service as users_service
 from .users.schemas import user_wire
+from .webhooks.emails import WebhookDisabledEmails
 
 
 class ApiInvites:
@@ -77,7 +78,13 @@ async def api_principal(request: Request) -> ApiPrincipal:
 
 def email_kinds(settings: Settings) -> EmailKinds:
     """Every kind of email this server sends (see email.kinds)."""
-    return EmailKinds([InvitationEmails(settings), PasswordResetEmails(settings)])
+    return EmailKinds(
+        [
+            InvitationEmails(settings),
+            PasswordResetEmails(settings),
+            WebhookDisabledEmails(settings),
+        ]
+    )
 
 
 def delivery_loop(

@@ -3,8 +3,8 @@ that records it.
 
 Every state change emits one event inside the transaction that makes the change, by calling
 `emit(conn, event)` after its writes. Recording an event appends it to the clinic's audit
-chain (and, as consumers are added, hands it to them in the same transaction), so an
-acknowledged change and its record commit together or not at all.
+chain and queues the webhook deliveries it causes, in the same transaction, so an
+acknowledged change, its record and its webhooks commit together or not at all.
 
 `type` is the audit action and the name consumers see. Consumers that speak another
 vocabulary (webhooks call `invitation.rejected` `invitation.declined`) map names themselves.
@@ -21,12 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .actor import Actor
 from .audit import service as audit
+from .webhooks import record as webhooks
 
 # Changes to people and their invitations.
 USER_INVITED = "user.invited"
 USER_UPDATED = "user.updated"
 USER_ACCESS_REVOKED = "user.access_revoked"
 USER_REACTIVATED = "user.reactivated"
+# Made active at once, without an invitation (SCIM, for clinics that sign in with SSO).
+USER_CREATED = "user.created"
+# Erased for good (SCIM DELETE): the entry names the erased fields, never their values.
+USER_DELETED = "user.deleted"
 INVITATION_UPDATED = "invitation.updated"
 INVITATION_ACCEPTED = "invitation.accepted"
 INVITATION_REJECTED = "invitation.rejected"
@@ -35,6 +40,18 @@ INVITATION_RESENT = "invitation.resent"
 # Changes to a clinic's credentials.
 API_KEY_CREATED = "api_key.created"
 API_KEY_REVOKED = "api_key.revoked"
+# Changes to a clinic's webhook endpoints (audited; not themselves sent as webhooks).
+WEBHOOK_ENDPOINT_CREATED = "webhook_endpoint.created"
+WEBHOOK_ENDPOINT_UPDATED = "webhook_endpoint.updated"
+WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint.deleted"
+WEBHOOK_ENDPOINT_SECRET_ROTATED = "webhook_endpoint.secret_rotated"
+WEBHOOK_DELIVERY_RETRIED = "webhook_delivery.retried"
+SCIM_TOKEN_CREATED = "scim_token.created"
+SCIM_TOKEN_REVOKED = "scim_token.revoked"
+SCIM_SETTINGS_UPDATED = "scim.settings_updated"
+SCIM_GROUP_CHANGED = "scim.group_changed"
+# A SCIM call that changed nothing (a read, a refused request): every call is on record.
+SCIM_REQUEST = "scim.request"
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -42,6 +59,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         USER_UPDATED,
         USER_ACCESS_REVOKED,
         USER_REACTIVATED,
+        USER_CREATED,
+        USER_DELETED,
         INVITATION_UPDATED,
         INVITATION_ACCEPTED,
         INVITATION_REJECTED,
@@ -49,6 +68,16 @@ EVENT_TYPES: frozenset[str] = frozenset(
         INVITATION_RESENT,
         API_KEY_CREATED,
         API_KEY_REVOKED,
+        WEBHOOK_ENDPOINT_CREATED,
+        WEBHOOK_ENDPOINT_UPDATED,
+        WEBHOOK_ENDPOINT_DELETED,
+        WEBHOOK_ENDPOINT_SECRET_ROTATED,
+        WEBHOOK_DELIVERY_RETRIED,
+        SCIM_TOKEN_CREATED,
+        SCIM_TOKEN_REVOKED,
+        SCIM_SETTINGS_UPDATED,
+        SCIM_GROUP_CHANGED,
+        SCIM_REQUEST,
     }
 )
 
@@ -85,3 +114,4 @@ async def emit_many(conn: AsyncConnection, events: Sequence[DomainEvent]) -> Non
             for e in events
         ],
     )
+    await webhooks.record_domain_events(conn, events)

@@ -231,3 +231,16 @@ async def accept_invitation(
 async def decline_invitation(conn: AsyncConnection, token: str, now: datetime) -> InvitationView:
     """The invitation is rejected; its user stays `invited` (the clinic may revoke them)."""
     return await invitations.decline(conn, token, now)
+
+
+# --- erasing a person ---------------------------------------------------------------------
+
+
+async def erase_person(conn: AsyncConnection, actor: Actor, user_id: str, *, now: datetime) -> None:
+    """Remove a person for good (SCIM DELETE): their invitations, password resets, every email
+    about them and their users row. The `user.deleted` event names the erased fields, never
+    their values; the audit chain keeps what happened before, as the law on records asks."""
+    target = await users.erasable(conn, actor, user_id)
+    invitation_ids = await invitations.forget_for_user(conn, user_id)
+    await accounts.forget_password_resets(conn, user_id)
+    await users.erase(conn, actor, target, erased_invitation_ids=invitation_ids, now=now)

@@ -8,7 +8,22 @@ from .db import Base
 from .email.outbox_models import OutboxMessage
 from .invitations.models import Invitation
 from .ops.models import RateLimitWindow
+from .scim.models import (
+    ScimGroup,
+    ScimGroupMapping,
+    ScimGroupMember,
+    ScimSettings,
+    ScimToken,
+    ScimUser,
+)
 from .users.models import User
+from .webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookSweep,
+)
 
 metadata = Base.metadata
 
@@ -22,6 +37,17 @@ __all__ = [
     "OutboxMessage",
     "PasswordReset",
     "RateLimitWindow",
+    "ScimGroup",
+    "ScimGroupMapping",
+    "ScimGroupMember",
+    "ScimSettings",
+    "ScimToken",
+    "ScimUser",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookSweep",
     "metadata",
 ]

@@ -140,3 +140,7 @@ async def use_up_resets(conn: AsyncConnection, user_id: str, now: datetime) -> N
         .where(resets.c.user_id == user_id, resets.c.used_at.is_(None))
         .values(used_at=now)
     )
+
+
+async def delete_resets(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(delete(resets).where(resets.c.user_id == user_id))

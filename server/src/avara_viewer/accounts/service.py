@@ -145,3 +145,9 @@ async def complete_password_reset(
     row = await reset_by_token(conn, token, now)
     await repo.use_up_resets(conn, row["id"], now)
     await users.set_password(conn, row["id"], password_hash, end_sessions=True, now=now)
+
+
+async def forget_password_resets(conn: AsyncConnection, user_id: str) -> None:
+    """Delete the user's password-reset requests and their emails (erasing the person)."""
+    await outbox.forget(conn, PASSWORD_RESET_EMAIL, [user_id])
+    await repo.delete_resets(conn, user_id)

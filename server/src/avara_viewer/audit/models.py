@@ -27,7 +27,8 @@ class AuditEntry(Base):
     actor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     action: Mapped[str] = mapped_column(String(60))
     target_type: Mapped[str] = mapped_column(String(30))
-    target_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Room for every id format (whep_ + 32 hex is 37 characters).
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     changes: Mapped[str] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -9,7 +9,7 @@ from starlette.staticfiles import StaticFiles
 def mount(app: FastAPI) -> None:
     """Add the dashboard's pages, the API's /docs, the static files and the security headers
     to the app (FastAPI's own /docs, which loads from a CDN, is turned off in app.py)."""
-    from . import admin, api_docs, audit_pages, clinic_pages, invite_pages, public
+    from . import admin, api_docs, audit_pages, clinic_pages, invite_pages, public, webhook_pages
     from .web import STATIC, SecurityHeaders
 
     app.include_router(public.router)
@@ -19,5 +19,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(clinic_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(api_docs.router)
+    app.include_router(webhook_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

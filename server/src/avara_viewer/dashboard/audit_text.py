@@ -21,6 +21,18 @@ ACTION_LABELS = {
     "invitation.resent": "Invitation resent",
     "api_key.created": "API key created",
     "api_key.revoked": "API key revoked",
+    "user.created": "Person added (active)",
+    "user.deleted": "Person erased",
+    "scim_token.created": "SCIM token created",
+    "scim_token.revoked": "SCIM token revoked",
+    "scim.settings_updated": "SCIM settings changed",
+    "scim.group_changed": "SCIM group changed",
+    "scim.request": "SCIM request",
+    "webhook_endpoint.created": "Webhook endpoint added",
+    "webhook_endpoint.updated": "Webhook endpoint changed",
+    "webhook_endpoint.deleted": "Webhook endpoint deleted",
+    "webhook_endpoint.secret_rotated": "Webhook secret rotated",
+    "webhook_delivery.retried": "Webhook delivery retried",
 }
 # What the actor did, with {target} for whom or what it was about.
 _SENTENCES = {
@@ -35,6 +47,18 @@ _SENTENCES = {
     "invitation.resent": "resent the invitation to {target}",
     "api_key.created": "created the API key {target}",
     "api_key.revoked": "revoked the API key {target}",
+    "user.created": "added {target} (active at once, without an invitation)",
+    "user.deleted": "erased {target} for good",
+    "scim_token.created": "created a SCIM token",
+    "scim_token.revoked": "revoked a SCIM token",
+    "scim.settings_updated": "changed the SCIM provisioning settings",
+    "scim.group_changed": "changed the SCIM group {target}",
+    "scim.request": "made a SCIM request that changed nothing",
+    "webhook_endpoint.created": "added a webhook endpoint",
+    "webhook_endpoint.updated": "changed a webhook endpoint",
+    "webhook_endpoint.deleted": "deleted a webhook endpoint",
+    "webhook_endpoint.secret_rotated": "rotated the signing secret of a webhook endpoint",
+    "webhook_delivery.retried": "retried a webhook delivery",
 }
 FIELD_LABELS = {
     "firstName": "First name",
@@ -143,6 +167,8 @@ def who_of(entry: dict[str, Any], names: Names) -> Party:
     if kind == "api_key":
         description = names.key_descriptions.get(actor_id or "")
         return Party(f"The API key “{description}”" if description else "An API key", "/api-keys")
+    if kind == "scim_token":
+        return Party("The identity provider (SCIM)")
     if kind == "invitee":
         return Party("The invited person")
     return Party("The server's operator" if kind in ("operator", "cli") else "The system")

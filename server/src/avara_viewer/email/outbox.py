@@ -249,3 +249,12 @@ def pending_age(oldest_created_at: datetime | None, now: datetime) -> float:
     if oldest_created_at is None:
         return 0.0
     return max((now - oldest_created_at).total_seconds(), 0.0)
+
+
+async def forget(conn: AsyncConnection, kind: str, subject_ids: list[str]) -> None:
+    """Delete every message of these subjects, sent or not (erasing a person: the rows hold
+    their address and name)."""
+    if subject_ids:
+        await conn.execute(
+            outbox.delete().where(outbox.c.kind == kind, outbox.c.subject_id.in_(subject_ids))
+        )

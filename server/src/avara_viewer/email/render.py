@@ -22,6 +22,7 @@ __all__ = [
     "format_expiry",
     "render_invitation",
     "render_password_reset",
+    "render_webhook_disabled",
 ]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -210,3 +211,18 @@ def render_password_reset(
         "expires_at": format_expiry(expires_at),
     }
     return _render("password_reset", context)
+
+
+def render_webhook_disabled(
+    *, clinic_name: str, first_name: str, endpoint_url: str, reason: str, dashboard_url: str
+) -> RenderedEmail:
+    """Tells an admin that a webhook endpoint of their clinic was disabled, and why."""
+    context: dict[str, object] = {
+        "product_name": PRODUCT_NAME,
+        "clinic_name": clean_inline(clinic_name),
+        "first_name": clean_inline(first_name),
+        "endpoint_url": clean_inline(endpoint_url),
+        "reason": clean_inline(reason),
+        "dashboard_url": _check_link(dashboard_url),
+    }
+    return _render("webhook_disabled", context)

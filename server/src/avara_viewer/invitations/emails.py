@@ -16,6 +16,7 @@ from ..config import Settings
 from ..email.kinds import Superseded
 from ..email.outbox import Claimed
 from ..email.render import RenderedEmail, render_invitation
+from ..webhooks import record as webhooks
 from .models import Invitation
 from .repository import invitation_token, inviter_name, with_people
 
@@ -97,4 +98,18 @@ class InvitationEmails:
                 ),
             ),
             rows,
+        )
+        # The invitation's webhook subscribers learn whether its email went out.
+        await webhooks.record(
+            conn,
+            [
+                webhooks.Happened(
+                    message.clinic_id,
+                    f"invitation.email_{'delivered' if outcome == 'sent' else 'failed'}",
+                    "invitation",
+                    message.subject_id,
+                    now,
+                )
+                for message, outcome in outcomes
+            ],
         )

@@ -344,3 +344,15 @@ def _filtered(query: Any, clinic_id: str, filters: InvitationFilters, now: datet
     if filters.user_id is not None:
         query = query.where(invitations.c.user_id == filters.user_id)
     return query
+
+
+async def forget_for_user(conn: AsyncConnection, user_id: str) -> list[str]:
+    """Delete the user's invitations and their emails (erasing the person); returns the ids."""
+    ids = list(
+        (await conn.execute(select(invitations.c.id).where(invitations.c.user_id == user_id)))
+        .scalars()
+        .all()
+    )
+    await outbox.forget(conn, outbox.INVITATION, ids)
+    await conn.execute(invitations.delete().where(invitations.c.user_id == user_id))
+    return ids

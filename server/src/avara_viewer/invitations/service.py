@@ -373,3 +373,9 @@ async def _emit_answer(
     await events.emit(
         conn, events.DomainEvent(event_type, invitee, "invitation", view.id, changes, now)
     )
+
+
+async def forget_for_user(conn: AsyncConnection, user_id: str) -> list[str]:
+    """Delete the user's invitations and every email about them (erasing the person, whose
+    name and address they hold); returns the erased invitation ids."""
+    return await repo.forget_for_user(conn, user_id)

@@ -1,7 +1,8 @@
-"""Prometheus metrics: requests and latency (by route template), email outcomes, outbox depth.
+"""Prometheus metrics: requests and latency (by route template), email outcomes, outbox depth,
+webhook attempts and backlog.
 
-The counters live in this process; the outbox gauges are read from the database at scrape
-time, so every process reports the same shared outbox.
+The counters live in this process; the outbox and webhook backlog gauges are read from the
+database at scrape time, so every process reports the same shared queues.
 """
 
 from __future__ import annotations
@@ -62,6 +63,29 @@ outbox_oldest_age = Gauge(
     "Age of the oldest email waiting in the outbox; 0 when none is waiting.",
     registry=registry,
 )
+webhook_attempts = Counter(
+    "avara_viewer_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: succeeded (2xx), retry (failed, will retry), "
+    "failed (failed and given up), gone (410: endpoint disabled).",
+    ["outcome"],
+    registry=registry,
+)
+webhook_attempt_seconds = Histogram(
+    "avara_viewer_webhook_attempt_duration_seconds",
+    "Time from sending a webhook to its answer (or the failure).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0),
+    registry=registry,
+)
+webhook_pending = Gauge(
+    "avara_viewer_webhook_pending",
+    "Webhook deliveries waiting for enabled endpoints (all processes), read at scrape time.",
+    registry=registry,
+)
+webhook_oldest_age = Gauge(
+    "avara_viewer_webhook_oldest_pending_age_seconds",
+    "Age of the oldest webhook delivery waiting for an enabled endpoint; 0 when none is.",
+    registry=registry,
+)
 rate_limited_total = Counter(
     "avara_viewer_rate_limited_total",
     "Requests answered 429 by the per-API-key rate limit.",
@@ -104,6 +128,17 @@ def record_lease_lost(count: int) -> None:
 def set_outbox(pending: int, oldest_created_at: datetime | None, now: datetime) -> None:
     outbox_pending.set(pending)
     outbox_oldest_age.set(pending_age(oldest_created_at, now))
+
+
+def record_webhook_attempt(outcome: str, seconds: float) -> None:
+    webhook_attempts.labels(outcome).inc()
+    webhook_attempt_seconds.observe(seconds)
+
+
+def set_webhook_backlog(pending: int, oldest_created_at: datetime | None, now: datetime) -> None:
+    webhook_pending.set(pending)
+    age = (now - oldest_created_at).total_seconds() if oldest_created_at is not None else 0.0
+    webhook_oldest_age.set(max(age, 0.0))
 
 
 def exposition() -> tuple[bytes, str]:

@@ -18,6 +18,7 @@ from ..db import Database
 from ..db.faults import unavailable
 from ..email.outbox import pending_age, pending_state
 from ..errors import Forbidden, problem_response
+from ..webhooks.delivery import backlog
 from . import metrics
 from .middleware import RequestContextMiddleware
 
@@ -26,9 +27,7 @@ log = logging.getLogger("avara_viewer.ops")
 READY_TIMEOUT_SECONDS = 2.0
 
 
-def install(
-    app: FastAPI, *, log_requests: bool = True, metrics_token: str | None = None
-) -> None:
+def install(app: FastAPI, *, log_requests: bool = True, metrics_token: str | None = None) -> None:
     app.add_middleware(RequestContextMiddleware, log_requests=log_requests)
 
     @app.get("/readyz", include_in_schema=False)
@@ -81,6 +80,12 @@ def install(
             log.warning("metrics: the outbox could not be read", exc_info=True)
         else:
             metrics.set_outbox(pending, oldest, utcnow())
+        try:
+            waiting, first = await asyncio.wait_for(db.read(backlog), READY_TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("metrics: the webhook backlog could not be read", exc_info=True)
+        else:
+            metrics.set_webhook_backlog(waiting, first, utcnow())
         data, content_type = metrics.exposition()
         return Response(data, media_type=content_type)
 

@@ -255,3 +255,7 @@ async def set_password(
 
 async def set_last_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
     await conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))
+
+
+async def delete(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(users.delete().where(users.c.id == user_id))

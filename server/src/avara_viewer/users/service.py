@@ -54,6 +54,35 @@ def _email_taken(email: str) -> Conflict:
     )
 
 
+def _new_user_row(
+    actor: Actor, request: UserInviteRequest, now: datetime, level: str, status: str
+) -> dict[str, Any]:
+    return {
+        "id": new_user_id(),
+        "clinic_id": actor.clinic_id,
+        "email": request.email,
+        "email_lower": email_key(request.email),
+        "first_name": request.first_name,
+        "middle_name": request.middle_name,
+        "last_name": request.last_name,
+        "suffix1": request.suffix1,
+        "suffix2": request.suffix2,
+        "phone_number": request.phone_number,
+        "clinic_role": request.clinic_role,
+        "level": level,
+        "can_manage_studies": request.can_manage_studies,
+        "has_dashboard_access": request.has_dashboard_access,
+        "invited_source": actor.invited_source,
+        "inviter_id": actor.id if actor.kind == "user" else None,
+        "status": status,
+        "password_hash": None,
+        "session_version": 0,
+        "created_at": now,
+        "updated_at": now,
+        "last_login_at": None,
+    }
+
+
 async def add_invited_many(
     conn: AsyncConnection, items: list[InviteItem]
 ) -> list[dict[str, Any] | Conflict]:
@@ -77,30 +106,7 @@ async def add_invited_many(
         if outcomes[i] is not None:
             continue
         actor, request = item.actor, item.request
-        row: dict[str, Any] = {
-            "id": new_user_id(),
-            "clinic_id": actor.clinic_id,
-            "email": request.email,
-            "email_lower": email_key(request.email),
-            "first_name": request.first_name,
-            "middle_name": request.middle_name,
-            "last_name": request.last_name,
-            "suffix1": request.suffix1,
-            "suffix2": request.suffix2,
-            "phone_number": request.phone_number,
-            "clinic_role": request.clinic_role,
-            "level": item.level or request.level,
-            "can_manage_studies": request.can_manage_studies,
-            "has_dashboard_access": request.has_dashboard_access,
-            "invited_source": actor.invited_source,
-            "inviter_id": actor.id if actor.kind == "user" else None,
-            "status": "invited",
-            "password_hash": None,
-            "session_version": 0,
-            "created_at": item.now,
-            "updated_at": item.now,
-            "last_login_at": None,
-        }
+        row = _new_user_row(actor, request, item.now, item.level or request.level, "invited")
         rows.append(row)
         outcomes[i] = row
     if rows:
@@ -393,3 +399,82 @@ async def set_password(
 
 async def record_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
     await repo.set_last_login(conn, user_id, now)
+
+
+# --- people whose identity provider manages them (SCIM) ---------------------------------------
+
+
+async def create_active(
+    conn: AsyncConnection, actor: Actor, request: UserInviteRequest, *, now: datetime
+) -> dict[str, Any]:
+    """Create a user who is active at once, without an invitation or its email (for clinics
+    whose people sign in with single sign-on). Returns the users row; 409 for a taken email."""
+    if await repo.existing_emails(conn, actor.clinic_id, {email_key(request.email)}):
+        raise _email_taken(request.email)
+    row = _new_user_row(actor, request, now, request.level, "active")
+    await repo.insert_many(conn, [row])
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.USER_CREATED, actor, "user", row["id"], diff({}, audited_fields(row)), now
+        ),
+    )
+    return row
+
+
+async def activate_without_invitation(
+    conn: AsyncConnection, actor: Actor, user_id: str, *, now: datetime
+) -> None:
+    """Give a revoked user their access back at once, without an invitation or an email,
+    whether or not they ever accepted one (the counterpart of create_active)."""
+    target = await get_user(conn, actor.clinic_id, user_id, for_update=True)
+    await check_may_change(conn, actor, target)
+    if target["status"] != "revoked":
+        raise Conflict(f"User {user_id} is not revoked.", code=f"user_{target['status']}")
+    await repo.set_values(conn, user_id, {"status": "active", "updated_at": now})
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.USER_REACTIVATED,
+            actor,
+            "user",
+            user_id,
+            diff({"status": "revoked"}, {"status": "active"}),
+            now,
+        ),
+    )
+
+
+async def erasable(conn: AsyncConnection, actor: Actor, user_id: str) -> Any:
+    """The user to erase, after the rules of who may change whom (nobody erases themselves)."""
+    target = await get_user(conn, actor.clinic_id, user_id, for_update=True)
+    await check_may_change(conn, actor, target)
+    if actor.kind == "user" and actor.id == user_id:
+        raise Conflict("You cannot delete yourself.", code="cannot_delete_self")
+    await keep_an_owner(conn, target, {**target, "status": "revoked"})
+    return target
+
+
+async def erase(
+    conn: AsyncConnection,
+    actor: Actor,
+    target: Any,
+    *,
+    erased_invitation_ids: list[str],
+    now: datetime,
+) -> None:
+    """Delete the users row for good (the flow erased what other domains kept first). The
+    event names the erased fields, never their values."""
+    await repo.delete(conn, target["id"])
+    erased = sorted(k for k, v in audited_fields(target).items() if v is not None)
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.USER_DELETED,
+            actor,
+            "user",
+            target["id"],
+            {"erasedFields": erased, "erasedInvitationIds": erased_invitation_ids},
+            now,
+        ),
+    )

@@ -1,0 +1,94 @@
+"""The email telling a clinic's admins that one of its webhook endpoints was disabled
+automatically (it answered 410, or failed for days): queued beside the change, rendered here.
+
+Registered with the delivery loop by the composition root (context.email_kinds).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clinics.models import Clinic
+from ..config import Settings
+from ..email import outbox
+from ..email.kinds import Superseded
+from ..email.outbox import Claimed
+from ..email.render import RenderedEmail, render_webhook_disabled
+from ..users.models import User
+
+WEBHOOK_DISABLED_EMAIL = "webhook_disabled"
+
+users = User.__table__
+clinics = Clinic.__table__
+
+
+async def notify_admins(
+    conn: AsyncConnection, clinic_id: str, endpoint_id: str, url: str, reason: str, now: datetime
+) -> None:
+    """Queue the email to each active owner and admin who can open the dashboard, in the
+    transaction that disabled the endpoint."""
+    rows = await conn.execute(
+        select(users.c.id, users.c.email).where(
+            users.c.clinic_id == clinic_id,
+            users.c.status == "active",
+            users.c.level.in_(("owner", "admin")),
+            users.c.has_dashboard_access.is_(True),
+        )
+    )
+    queued = [
+        outbox.Queued(
+            clinic_id,
+            WEBHOOK_DISABLED_EMAIL,
+            endpoint_id,
+            row.email,
+            {"userId": row.id, "url": url, "reason": reason},
+        )
+        for row in rows
+    ]
+    if queued:
+        await outbox.enqueue_many(conn, queued, now)
+
+
+class WebhookDisabledEmails:
+    """Messages queued for an endpoint id with {"userId", "url", "reason"}: the endpoint may be
+    deleted before the email goes out, so what it says travels with it."""
+
+    name = WEBHOOK_DISABLED_EMAIL
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def render(
+        self, conn: AsyncConnection, messages: list[Claimed]
+    ) -> dict[int, RenderedEmail | Exception]:
+        rows = await conn.execute(
+            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
+            .join(clinics, clinics.c.id == users.c.clinic_id)
+            .where(users.c.id.in_({str(m.payload.get("userId")) for m in messages}))
+        )
+        found = {row.id: row for row in rows}
+        out: dict[int, RenderedEmail | Exception] = {}
+        for message in messages:
+            row = found.get(str(message.payload.get("userId")))
+            if row is None:
+                out[message.id] = Superseded("the admin no longer exists")
+                continue
+            try:
+                out[message.id] = render_webhook_disabled(
+                    clinic_name=row.clinic_name,
+                    first_name=row.first_name,
+                    endpoint_url=str(message.payload["url"]),
+                    reason=str(message.payload["reason"]),
+                    dashboard_url=f"{self.settings.public_url}/webhooks/{message.subject_id}",
+                )
+            except Exception as exc:
+                out[message.id] = exc
+        return out
+
+    async def delivered(
+        self, conn: AsyncConnection, outcomes: list[tuple[Claimed, str]], now: datetime
+    ) -> None:
+        """Nothing to record: the endpoint's state does not depend on the email."""
