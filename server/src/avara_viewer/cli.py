@@ -25,6 +25,8 @@ users_app = typer.Typer(no_args_is_help=True, help="Onboard users in bulk.")
 audit_app = typer.Typer(no_args_is_help=True, help="Verify and export the audit trail.")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+sso_app = typer.Typer(no_args_is_help=True, help="Single sign-on (OpenID Connect) per clinic.")
+app.add_typer(sso_app, name="sso")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -454,6 +456,68 @@ def audit_export(
         if output:
             handle.close()
     err.print(f"Exported {len(entries)} audit entries.")
+
+
+@sso_app.command("configure")
+def sso_configure(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    issuer: Annotated[str, typer.Option(help="The provider's issuer URL (https).")],
+    client_id: Annotated[str, typer.Option(help="The client id registered at the provider.")],
+    client_secret: Annotated[str, typer.Option(help="The client secret (stored encrypted).")],
+    domain: Annotated[
+        list[str], typer.Option(help="An email domain of the clinic's people (repeatable).")
+    ],
+    require: Annotated[
+        bool, typer.Option("--require", help="Passwords stop working (owners keep theirs).")
+    ] = False,
+    join_with_defaults: Annotated[
+        bool,
+        typer.Option(
+            "--join-with-defaults",
+            help="A verified address the clinic does not know joins as a member.",
+        ),
+    ] = False,
+) -> None:
+    """Connect a clinic to its OpenID Provider; prints the redirect URI to register there."""
+    from .accounts import sso
+    from .accounts.oidc import OidcError, RelyingParty
+    from .actor import Actor
+    from .clock import utcnow
+    from .db import Database
+    from .errors import ProblemError
+
+    settings = _settings()
+    request = sso.SsoRequest(
+        issuer, client_id, client_secret, tuple(domain), require, join_with_defaults
+    )
+
+    async def main() -> sso.SsoSettings:
+        db, relying_party = Database(settings), RelyingParty()
+        await db.start()
+        try:
+            actor = Actor(clinic_id=clinic, kind="cli", id=None)
+            return await sso.configure_checked(
+                db, relying_party, settings.resolved_secret_key, actor, request, utcnow()
+            )
+        finally:
+            await relying_party.aclose()
+            await db.close()
+
+    try:
+        configured = asyncio.run(main())
+    except OidcError as exc:
+        _fail(exc.message)
+        return
+    except ProblemError as exc:
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        _fail(f"{exc.detail} {details}".strip())
+        return
+    err.print(
+        f"Single sign-on configured: {configured.issuer}, domains "
+        f"{', '.join(configured.domains)}{', required' if configured.required else ''}. "
+        "Register this redirect URI at the provider:"
+    )
+    typer.echo(f"{settings.public_url}/auth/oidc/callback")
 
 
 def _describe_db(settings: Settings) -> str:

@@ -35,6 +35,18 @@ INVITATION_RESENT = "invitation.resent"
 # Changes to a clinic's credentials.
 API_KEY_CREATED = "api_key.created"
 API_KEY_REVOKED = "api_key.revoked"
+# Signing in: sessions, MFA, single sign-on, and a clinic's sign-in rules.
+SIGNED_IN = "account.signed_in"
+SIGNED_OUT = "account.signed_out"
+SESSIONS_ENDED = "account.sessions_ended"
+PASSWORD_CHANGED = "account.password_changed"
+MFA_ENROLLED = "account.mfa_enrolled"
+MFA_RESET = "account.mfa_reset"
+MFA_RECOVERY_CODE_USED = "account.mfa_recovery_code_used"
+MFA_RECOVERY_CODES_REPLACED = "account.mfa_recovery_codes_replaced"
+SSO_LINKED = "account.sso_linked"
+SSO_CONFIGURED = "clinic.sso_configured"
+SIGN_IN_POLICY_UPDATED = "clinic.sign_in_policy_updated"
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -49,6 +61,17 @@ EVENT_TYPES: frozenset[str] = frozenset(
         INVITATION_RESENT,
         API_KEY_CREATED,
         API_KEY_REVOKED,
+        SIGNED_IN,
+        SIGNED_OUT,
+        SESSIONS_ENDED,
+        PASSWORD_CHANGED,
+        MFA_ENROLLED,
+        MFA_RESET,
+        MFA_RECOVERY_CODE_USED,
+        MFA_RECOVERY_CODES_REPLACED,
+        SSO_LINKED,
+        SSO_CONFIGURED,
+        SIGN_IN_POLICY_UPDATED,
     }
 )
 
