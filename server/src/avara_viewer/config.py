@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     # Seconds a client has to send a request's line and headers once it has started.
     http_head_timeout: float = 20.0
     resend_cooldown: timedelta = timedelta(seconds=60)
+    # Dashboard sessions: ended after this long without a request (a clinic may choose another
+    # idle timeout on its settings page), and this long after sign-in whatever happens.
+    session_idle_timeout: timedelta = timedelta(minutes=15)
+    session_max_age: timedelta = timedelta(hours=12)
+    # Addresses or networks (comma-separated) of reverse proxies whose X-Forwarded-For is
+    # believed; unset, the header is ignored and the peer address is the client's.
+    trusted_proxies: str | None = None
 
     @field_validator(
         "invitation_ttl",
@@ -71,6 +78,8 @@ class Settings(BaseSettings):
         "outbox_max_backoff",
         "idempotency_ttl",
         "resend_cooldown",
+        "session_idle_timeout",
+        "session_max_age",
         mode="before",
     )
     @classmethod

@@ -9,9 +9,11 @@ in the caller, so a write never waits on a provider.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,12 +24,13 @@ from ..audit.service import diff
 from ..clinics.service import clinic_name
 from ..db import Database
 from ..errors import Conflict, NotFound, ValidationFailed
-from .oidc import OidcError, RelyingParty, normalise_issuer
-from .sso_models import SsoConnection, SsoDomain, SsoLink
+from .oidc import AuthorizationRequest, OidcError, RelyingParty, normalise_issuer
+from .sso_models import OidcLogin, SsoConnection, SsoDomain, SsoLink
 
 connections = SsoConnection.__table__
 domains_table = SsoDomain.__table__
 links = SsoLink.__table__
+oidc_logins = OidcLogin.__table__
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_DOMAINS = 50
@@ -311,3 +314,73 @@ async def connection_exists(conn: AsyncConnection, clinic_id: str) -> bool:
         select(connections.c.clinic_id).where(connections.c.clinic_id == clinic_id)
     )
     return found is not None
+
+
+# --- sign-ins in progress -----------------------------------------------------------------
+
+LOGIN_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    clinic_id: str
+    nonce: str
+    code_verifier: str
+    email_hint: str
+    next_path: str
+
+
+def state_hash(server_secret: bytes, state: str) -> str:
+    return hmac.new(server_secret, b"oidc-state:" + state.encode(), hashlib.sha256).hexdigest()
+
+
+async def remember_login(
+    conn: AsyncConnection,
+    server_secret: bytes,
+    clinic_id: str,
+    request: AuthorizationRequest,
+    *,
+    email_hint: str,
+    next_path: str,
+    now: datetime,
+) -> None:
+    key = state_hash(server_secret, request.state)
+    await conn.execute(delete(oidc_logins).where(oidc_logins.c.expires_at <= now))
+    await conn.execute(
+        insert(oidc_logins).values(
+            state_hash=key,
+            clinic_id=clinic_id,
+            nonce=request.nonce,
+            code_verifier_sealed=secretbox.seal(
+                server_secret, f"oidc-login:{key}", request.code_verifier
+            ),
+            email_hint=email_hint[:320],
+            next_path=next_path[:500],
+            created_at=now,
+            expires_at=now + LOGIN_TTL,
+        )
+    )
+
+
+async def take_login(
+    conn: AsyncConnection, server_secret: bytes, state: str, now: datetime
+) -> PendingLogin | None:
+    """The sign-in that sent `state`, used up: a second callback with it finds nothing."""
+    if not state or len(state) > 200:
+        return None
+    key = state_hash(server_secret, state)
+    row = (await conn.execute(select(oidc_logins).where(oidc_logins.c.state_hash == key))).first()
+    if row is None:
+        return None
+    result = await conn.execute(delete(oidc_logins).where(oidc_logins.c.state_hash == key))
+    if result.rowcount != 1 or row.expires_at <= now:
+        return None
+    return PendingLogin(
+        clinic_id=row.clinic_id,
+        nonce=row.nonce,
+        code_verifier=secretbox.open_sealed(
+            server_secret, f"oidc-login:{key}", row.code_verifier_sealed
+        ),
+        email_hint=row.email_hint,
+        next_path=row.next_path,
+    )
