@@ -204,11 +204,12 @@ def run(backend: str, count: int, requests: int) -> dict[str, object]:
             )
 
         port = free_port()
-        log = open(data_dir / "server.log", "wb")
-        server = subprocess.Popen(
-            [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-email"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        # The child gets its own copy of the descriptor, so ours can close as soon as it is spawned.
+        with open(data_dir / "server.log", "wb") as log:
+            server = subprocess.Popen(
+                [CLI, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-email"],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         base_url = f"http://127.0.0.1:{port}"
         for _ in range(200):
             try:

@@ -37,7 +37,7 @@ RESULTS = BENCH / "results"
 BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 sys.path.insert(0, str(BENCH))
-from report import update_section
+from report import update_section  # noqa: E402 - bench/ is not a package; needs the path above
 
 
 def free_port() -> int:
@@ -89,7 +89,9 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> 
     raise RuntimeError("server did not start")
 
 
-def run_wrk(port: int, connections: int, seconds: int, key: str) -> tuple[float, float, float, int, int]:
+def run_wrk(
+    port: int, connections: int, seconds: int, key: str
+) -> tuple[float, float, float, int, int]:
     cmd = [
         "taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
         "-s", str(BENCH / "invite.lua"), f"http://127.0.0.1:{port}/v1/viewer/users",
@@ -122,10 +124,12 @@ class Case:
 
     def start(self) -> None:
         self.prepare()
-        log = open(self.tmp / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", "0", *self.command()], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        # The child gets its own copy of the descriptor, so ours can close as soon as it is spawned.
+        with open(self.tmp / "server.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["taskset", "-c", "0", *self.command()],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         wait_ready(f"http://127.0.0.1:{self.port}/", self.proc)
 
     def stop(self) -> None:
@@ -176,7 +180,8 @@ class Avara(Case):
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
-            [str(BIN / "avara-viewer"), *args], env=self.env, capture_output=True, text=True, check=True
+            [str(BIN / "avara-viewer"), *args],
+            env=self.env, capture_output=True, text=True, check=True,
         )
         return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
@@ -232,7 +237,8 @@ class Sink:
         self.port = free_port()
         self.out = Path(tempfile.mktemp(prefix="sink-"))
         self.proc = subprocess.Popen(
-            ["taskset", "-c", "1", sys.executable, str(BENCH / "sink.py"), str(self.port), str(self.out)]
+            ["taskset", "-c", "1", sys.executable, str(BENCH / "sink.py"),
+             str(self.port), str(self.out)]
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -262,8 +268,12 @@ def measure(case: Case, connections: list[int], seconds: int, repeats: int) -> l
             runs = [run_wrk(case.port, c, seconds, case.key) for _ in range(repeats)]
             rps = statistics.median(r[0] for r in runs)
             best = min(runs, key=lambda r: abs(r[0] - rps))
-            results.append(Result(case.name, c, rps, best[1], best[2], sum(r[3] for r in runs), sum(r[4] for r in runs)))
-            print(f"{case.name:>22} c={c:<3} {rps:8.0f} req/s  p50 {best[1]:7.1f} ms  p99 {best[2]:7.1f} ms  non2xx {best[4]}", flush=True)
+            results.append(Result(
+                case.name, c, rps, best[1], best[2],
+                sum(r[3] for r in runs), sum(r[4] for r in runs),
+            ))
+            print(f"{case.name:>22} c={c:<3} {rps:8.0f} req/s  p50 {best[1]:7.1f} ms  "
+                  f"p99 {best[2]:7.1f} ms  non2xx {best[4]}", flush=True)
     finally:
         case.stop()
     return results
@@ -289,7 +299,8 @@ def drain(database_url: str | None, messages: int) -> dict[str, float]:
     worker.wait(20)
     count, first, last = sink.stop()
     case.cleanup()
-    return {"messages": count, "seconds": elapsed, "per_second": count / (last - first) if last > first else 0}
+    return {"messages": count, "seconds": elapsed,
+            "per_second": count / (last - first) if last > first else 0}
 
 
 async def _invite_many(port: int, key: str, n: int) -> None:
@@ -300,7 +311,9 @@ async def _invite_many(port: int, key: str, n: int) -> None:
                                  headers={"Authorization": f"Bearer {key}"}, timeout=60) as client:
         async def one(i: int) -> None:
             async with sem:
-                r = await client.post("/v1/viewer/users", json=dict(seed, email=f"drain{i}@hospital.org"))
+                r = await client.post(
+                    "/v1/viewer/users", json=dict(seed, email=f"drain{i}@hospital.org")
+                )
                 r.raise_for_status()
         await asyncio.gather(*(one(i) for i in range(n)))
 
@@ -320,7 +333,9 @@ def fixed_rate(database_url: str | None, rate: int, seconds: int) -> dict[str, f
                                      headers={"Authorization": f"Bearer {case.key}"},
                                      limits=httpx.Limits(max_connections=64), timeout=60) as client:
             async def one(i: int) -> None:
-                r = await client.post("/v1/viewer/users", json=dict(seed, email=f"rate{i}@hospital.org"))
+                r = await client.post(
+                    "/v1/viewer/users", json=dict(seed, email=f"rate{i}@hospital.org")
+                )
                 statuses.append(r.status_code)
 
             tasks = []
@@ -352,10 +367,13 @@ def client_overhead(calls: int) -> str:
     case.start()
     out = []
     try:
-        env = dict(os.environ, AVARA_BASE_URL=f"http://127.0.0.1:{case.port}", AVARA_API_KEY=case.key)
+        env = dict(
+            os.environ, AVARA_BASE_URL=f"http://127.0.0.1:{case.port}", AVARA_API_KEY=case.key
+        )
         for call in ("retrieve", "invite"):
             result = subprocess.run(
-                [sys.executable, str(BENCH / "client_overhead.py"), "--calls", str(calls), "--call", call],
+                [sys.executable, str(BENCH / "client_overhead.py"),
+                 "--calls", str(calls), "--call", call],
                 env=env, capture_output=True, text=True, check=True,
             )
             out.append(result.stdout.strip())
@@ -374,22 +392,22 @@ def bare_smtp(messages: int) -> dict[str, float]:
 
     data = build_message(mail_from="bench@example.org", to="to@example.org", subject="Bench",
                          text="x" * 2000, html="<p>" + "x" * 4000 + "</p>", message_id="b@bench")
+
+    async def loop(port: int, n: int) -> None:
+        smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+        await smtp.connect()
+        for _ in range(n):
+            await smtp.sendmail("bench@example.org", ["to@example.org"], data)
+        await smtp.quit()
+
+    async def main(port: int, connections: int) -> None:
+        await asyncio.gather(*(loop(port, messages // connections) for _ in range(connections)))
+
     out = {}
     for connections in (1, 4):
         sink = Sink()
-
-        async def loop(n: int) -> None:
-            smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port)
-            await smtp.connect()
-            for _ in range(n):
-                await smtp.sendmail("bench@example.org", ["to@example.org"], data)
-            await smtp.quit()
-
-        async def main() -> None:
-            await asyncio.gather(*(loop(messages // connections) for _ in range(connections)))
-
         started = time.monotonic()
-        asyncio.run(main())
+        asyncio.run(main(sink.port, connections))
         elapsed = time.monotonic() - started
         count, _, _ = sink.stop()
         out[f"bare_{connections}"] = count / elapsed
@@ -400,7 +418,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def chart(results: list[Result], path: Path) -> None:
@@ -418,7 +436,8 @@ def chart(results: list[Result], path: Path) -> None:
         ax1.plot(xs, [r.rps for r in rows], marker="o", label=case)
         ax2.plot(xs, [r.p99_ms for r in rows], marker="o", label=case)
     ax1.set(xlabel="connections", ylabel="invites/s", title="Throughput", xscale="log")
-    ax2.set(xlabel="connections", ylabel="p99 latency (ms)", title="p99 latency", xscale="log", yscale="log")
+    ax2.set(xlabel="connections", ylabel="p99 latency (ms)", title="p99 latency",
+            xscale="log", yscale="log")
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)
         ax.set_xticks(sorted({r.connections for r in results}))
@@ -438,7 +457,8 @@ def versions() -> str:
     import sqlite3
 
     return (f"Python {platform.python_version()}, FastAPI {fastapi.__version__}, SQLAlchemy "
-            f"{sqlalchemy.__version__}, uvicorn {uvicorn.__version__}, SQLite {sqlite3.sqlite_version}, "
+            f"{sqlalchemy.__version__}, uvicorn {uvicorn.__version__}, "
+            f"SQLite {sqlite3.sqlite_version}, "
             f"{pgv}, {wrk.strip()}")
 
 
@@ -463,7 +483,8 @@ def main() -> None:
     def pg_url() -> str:
         name = fresh_pg_database()
         pg_dbs.append(name)
-        return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        return base + "/" + name
 
     sqlite_naive_dir = Path(tempfile.mkdtemp(prefix="naive-"))
     cases: list[tuple[Case, list[int]]] = [
@@ -488,7 +509,8 @@ def main() -> None:
                     time.sleep(0.5)
                 case.stop()
                 lat = case.email_latencies()
-                email[case.name] = {"emails": len(lat), "p50_s": percentile(lat, 50), "p99_s": percentile(lat, 99)}
+                email[case.name] = {"emails": len(lat), "p50_s": percentile(lat, 50),
+                                    "p99_s": percentile(lat, 99)}
                 print(f"{case.name}: email commit->accepted p50 {email[case.name]['p50_s']:.3f}s "
                       f"p99 {email[case.name]['p99_s']:.3f}s over {len(lat)} emails", flush=True)
             case.cleanup()
@@ -508,23 +530,25 @@ def main() -> None:
                 print("could not drop", name, exc)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (RESULTS / "throughput.json").write_text(json.dumps(
-        {"results": [asdict(r) for r in results], "email": email, "drain": drains, "bare_smtp": bare,
-         "steady": steady}, indent=2))
+        {"results": [asdict(r) for r in results], "email": email, "drain": drains,
+         "bare_smtp": bare, "steady": steady}, indent=2))
     chart(results, ROOT / "docs" / "throughput.png")
     write_report(results, email, drains, bare, steady, stamp, args)
     overhead = client_overhead(200 if args.quick else 1000)
     update_section(
         "client-overhead",
         f"## Client overhead (run {stamp}, `bench/client_overhead.py`)\n\n"
-        "The same calls through the `avara` client and through a bare `httpx.Client` (one kept-alive "
-        "connection each, alternating, so server drift affects both alike), first against a fresh "
+        "The same calls through the `avara` client and through a bare `httpx.Client` "
+        "(one kept-alive connection each, alternating, so server drift affects both alike), "
+        "first against a fresh "
         "server on SQLite, then against an in-process transport (the client's own cost).\n\n"
         f"```\n{overhead}\n```",
     )
     print(overhead)
     if not args.skip_list and not args.quick:
         listing = subprocess.run(
-            [sys.executable, str(BENCH / "list_pages.py")], capture_output=True, text=True, check=True
+            [sys.executable, str(BENCH / "list_pages.py")],
+            capture_output=True, text=True, check=True,
         ).stdout
         print(listing)
         update_section("list-pagination", list_section(listing, stamp))
@@ -547,8 +571,9 @@ def list_section(listing: str, stamp: str) -> str:
     )
 
 
-def write_report(results: list[Result], email: dict, drains: dict, bare: dict, steady: dict,  # type: ignore[no-untyped-def]
-                 stamp: str, args) -> None:
+def write_report(  # type: ignore[no-untyped-def]
+    results: list[Result], email: dict, drains: dict, bare: dict, steady: dict, stamp: str, args
+) -> None:
     at32 = {r.case: r for r in results if r.connections == 32}
     naive_sqlite = at32["naive ORM, SQLite FULL"].rps
     naive_pg = at32["naive ORM, PostgreSQL"].rps
@@ -557,7 +582,8 @@ def write_report(results: list[Result], email: dict, drains: dict, bare: dict, s
         f"## Invite throughput (run {stamp})",
         "",
         f"One server process pinned to CPU 0, wrk (1 thread, 32 connections, {args.seconds} s, "
-        f"median of {args.repeats}) pinned to CPU 1, loopback; every request invites a new address. "
+        f"median of {args.repeats}) pinned to CPU 1, loopback; "
+        "every request invites a new address. "
         "Ratios are against the baseline named in the column. Access logs are off for every case; "
         "Avara Viewer runs as shipped otherwise (API-key auth, rate limit, idempotency, audit "
         "chain, outbox, email delivery in the same process).",
@@ -582,12 +608,19 @@ def write_report(results: list[Result], email: dict, drains: dict, bare: dict, s
     ]
     es, ep = email.get("Avara Viewer, SQLite FULL", {}), email.get("Avara Viewer, PostgreSQL", {})
     ss, sp = steady["SQLite"], steady["PostgreSQL"]
-    lines.append(f"| commit → accepted by SMTP at a steady {ss['rate']} invites/s, p50 (s) | {ss['p50_s']:.3f} | {sp['p50_s']:.3f} |")
-    lines.append(f"| same, p99 (s) | {ss['p99_s']:.3f} | {sp['p99_s']:.3f} |")
-    lines.append(f"| commit → accepted by SMTP during the saturating wrk runs above, p50 (s) | {es.get('p50_s', float('nan')):.3f} | {ep.get('p50_s', float('nan')):.3f} |")
-    lines.append(f"| same, p99 (s) | {es.get('p99_s', float('nan')):.3f} | {ep.get('p99_s', float('nan')):.3f} |")
-    lines.append(f"| emails measured (steady / saturating) | {ss['emails']:,} / {es.get('emails', 0):,} | {sp['emails']:,} / {ep.get('emails', 0):,} |")
-    lines.append(f"| `avara-viewer worker` draining a backlog (msgs/s) | {drains['SQLite']['per_second']:.0f} | {drains['PostgreSQL']['per_second']:.0f} |")
+    nan = float("nan")
+    lines += [
+        f"| commit → accepted by SMTP at a steady {ss['rate']} invites/s, p50 (s) "
+        f"| {ss['p50_s']:.3f} | {sp['p50_s']:.3f} |",
+        f"| same, p99 (s) | {ss['p99_s']:.3f} | {sp['p99_s']:.3f} |",
+        "| commit → accepted by SMTP during the saturating wrk runs above, p50 (s) "
+        f"| {es.get('p50_s', nan):.3f} | {ep.get('p50_s', nan):.3f} |",
+        f"| same, p99 (s) | {es.get('p99_s', nan):.3f} | {ep.get('p99_s', nan):.3f} |",
+        f"| emails measured (steady / saturating) | {ss['emails']:,} / {es.get('emails', 0):,} "
+        f"| {sp['emails']:,} / {ep.get('emails', 0):,} |",
+        "| `avara-viewer worker` draining a backlog (msgs/s) "
+        f"| {drains['SQLite']['per_second']:.0f} | {drains['PostgreSQL']['per_second']:.0f} |",
+    ]
     lines += [
         "",
         f"Bare aiosmtplib loop, pre-built messages, same sink: {bare['bare_1']:.0f} msgs/s on one "
@@ -595,7 +628,8 @@ def write_report(results: list[Result], email: dict, drains: dict, bare: dict, s
         f"SQLite {drains['SQLite']['per_second'] / max(bare.values()):.2f}, PostgreSQL "
         f"{drains['PostgreSQL']['per_second'] / max(bare.values()):.2f}.",
         "",
-        f"Versions: {versions()}. Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}.",
+        f"Versions: {versions()}. Machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{platform.platform()}.",
     ]
     update_section("throughput", "\n".join(lines))
     print("\n".join(lines))

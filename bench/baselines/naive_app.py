@@ -108,7 +108,8 @@ async def invite(body: Invite, db: AsyncSession = Depends(session)) -> UserOut:
         id="usr_" + uuid.uuid4().hex, email=body.email, first_name=body.first_name,
         last_name=body.last_name, clinic_role=body.clinic_role, level=body.level,
         can_manage_studies=body.can_manage_studies,
-        has_dashboard_access=body.has_dashboard_access, created_at=datetime.now(UTC).replace(tzinfo=None),
+        has_dashboard_access=body.has_dashboard_access,
+        created_at=datetime.now(UTC).replace(tzinfo=None),
     )
     db.add(user)
     db.add(Outbox(id=str(uuid.uuid4()), recipient=body.email, body="invitation"))

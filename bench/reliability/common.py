@@ -12,7 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "server" / "tests"))
 
-from support import Server, SmtpSink, free_port, invite_body
+# server/tests is not a package: support is importable only after the path above.
+from support import Server, SmtpSink, free_port, invite_body  # noqa: E402
 
 DOC = ROOT / "docs" / "reliability.md"
 

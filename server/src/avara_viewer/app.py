@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from . import __version__, errors
-from .api import json_response
+from .apikit.responses import json_response
 from .config import Settings
 from .context import AppContext
 from .dashboard import mount as mount_dashboard

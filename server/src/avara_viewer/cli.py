@@ -41,10 +41,10 @@ def _settings() -> Settings:
 
 
 def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from .db import Database
+    from .db import open_database
 
     async def main() -> T:
-        db = Database(settings)
+        db = open_database(settings)
         # Through the writer (on SQLite: BEGIN IMMEDIATE), so a command that reads before it
         # writes never loses the race for the write lock to a running server.
         await db.start()
@@ -121,7 +121,7 @@ def worker(
     ] = None,
 ) -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
-    from .db import Database
+    from .db import open_database
     from .email.delivery import DeliveryLoop
     from .ops.logs import configure
 
@@ -135,7 +135,7 @@ def worker(
         start_http_server(metrics_port, addr="127.0.0.1", registry=registry)
 
     async def main() -> None:
-        db = Database(settings)
+        db = open_database(settings)
         await db.start()
         task = asyncio.create_task(DeliveryLoop(settings, db).run())
         stop = asyncio.Event()
@@ -223,12 +223,10 @@ def owners_invite(
     clinic_role: Annotated[str, typer.Option(help="Clinic role.")] = "Administrative Director",
 ) -> None:
     """Invite a clinic owner (the only way to create one); prints the user id."""
-    from .actor import Actor
-    from .clinics.service import clinic_name
+    from . import flows
     from .clock import utcnow
     from .errors import ProblemError
     from .fields import validate
-    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -246,15 +244,10 @@ def owners_invite(
             },
         )
 
-        async def work(conn: Any) -> dict[str, Any]:
-            if await clinic_name(conn, clinic) is None:
-                from .errors import NotFound
-
-                raise NotFound(f"No clinic with id {clinic}.")
-            actor = Actor(clinic_id=clinic, kind="cli", id=None)
-            return await service.invite(conn, settings, actor, request, now=utcnow(), level="owner")
-
-        row = _with_db(settings, work)
+        row = _with_db(
+            settings,
+            lambda conn: flows.invite_owner(conn, settings, clinic, request, now=utcnow()),
+        )
     except ProblemError as exc:
         details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
         _fail(f"{exc.detail} {details}".strip())
@@ -267,14 +260,10 @@ def owners_invite(
 def demo() -> None:
     """First-run setup used by `make run`: a demo clinic, its API key and an owner invitation,
     printed with a ready-to-paste example."""
-    from sqlalchemy import func, select
-
-    from .actor import Actor
-    from .clinics.models import Clinic
-    from .clinics.service import create_api_key, create_clinic
+    from . import flows
+    from .clinics.service import any_clinic_id, create_api_key, create_clinic
     from .clock import utcnow
     from .fields import validate
-    from .users import service
     from .users.schemas import UserInviteRequest
 
     settings = _settings()
@@ -292,17 +281,15 @@ def demo() -> None:
     )
 
     async def work(conn: Any) -> tuple[str, str | None]:
-        existing = (await conn.execute(select(func.count()).select_from(Clinic.__table__))).scalar()
-        if existing:
-            first = (await conn.execute(select(Clinic.__table__.c.id).limit(1))).scalar()
+        first = await any_clinic_id(conn)
+        if first is not None:
             return first, None
         now = utcnow()
         clinic_id = await create_clinic(conn, "Demo Imaging Clinic", now)
         key = await create_api_key(
             conn, settings.resolved_secret_key, clinic_id, "demo key (make run)", now
         )
-        actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
-        await service.invite(conn, settings, actor, owner, now=now, level="owner")
+        await flows.invite_owner(conn, settings, clinic_id, owner, now=now)
         return clinic_id, key.secret
 
     clinic_id, secret = _with_db(settings, work)
@@ -363,8 +350,8 @@ def users_import(
     from rich.progress import Progress
     from rich.table import Table
 
+    from .bulk_invite import ImportFileError, read_rows, run_import
     from .clinics.service import clinic_name
-    from .users.bulk_import import ImportFileError, read_rows, run_import
 
     settings = _settings()
     try:

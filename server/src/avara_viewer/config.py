@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # SQLite durability: FULL makes every acknowledged commit survive a power cut.
     sqlite_synchronous: str = "FULL"
+    # Enforce the await rule of operations (see db.base) on PostgreSQL too, where breaking it
+    # would otherwise pass unnoticed; SQLite enforces it always. The test servers turn it on.
+    check_operations: bool = False
     # Outbox delivery: how long a claimed message stays leased to one process, how often idle
     # workers look for work, and how long a message is retried before it is marked failed.
     outbox_lease: timedelta = timedelta(seconds=30)

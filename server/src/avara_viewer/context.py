@@ -1,4 +1,5 @@
-"""What a running server shares between requests: settings, database, authenticator, wake-ups."""
+"""The composition root: what a running server shares between requests — settings, database,
+authenticator, rate limiter, the invite batcher and the outbox wake-up — made at start-up."""
 
 from __future__ import annotations
 
@@ -6,12 +7,30 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
+from . import flows
+from .apikit.idempotent import IdempotentBatcher
 from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
 from .config import Settings
-from .db import Database
+from .db import Database, open_database
 from .ops.ratelimit import RateLimiter
+from .users import service as users_service
+from .users.schemas import user_wire
+
+
+class ApiInvites:
+    """Invites of concurrent API requests, made together (see flows.invite_many)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def run(
+        self, conn: AsyncConnection, items: list[users_service.InviteItem]
+    ) -> list[tuple[int, dict[str, Any]] | Exception]:
+        outcomes = await flows.invite_many(conn, self.settings, items)
+        return [o if isinstance(o, Exception) else (201, user_wire(o)) for o in outcomes]
 
 
 @dataclass
@@ -20,19 +39,20 @@ class AppContext:
     db: Database
     authenticator: ApiKeyAuthenticator
     rate_limiter: RateLimiter
+    # POST /v1/viewer/users: concurrent invites share one transaction (see db.Batcher).
+    invite_batcher: IdempotentBatcher[users_service.InviteItem]
     # Set after a commit that queued email, so the delivery loop in this process starts at once.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    # Batched mutations of this process, by name (see db.Batcher), made on first use.
-    batchers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:
-        db = Database(settings)
+        db = open_database(settings)
         return cls(
             settings=settings,
             db=db,
             authenticator=ApiKeyAuthenticator(settings.resolved_secret_key),
             rate_limiter=RateLimiter(settings.rate_limit_per_minute, db),
+            invite_batcher=IdempotentBatcher(ApiInvites(settings), settings.idempotency_ttl),
         )
 
 

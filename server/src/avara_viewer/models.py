@@ -1,11 +1,11 @@
 """Every table, imported in one place so the metadata (and Alembic) sees them all."""
 
+from .accounts.models import LoginThrottle, PasswordReset
+from .apikit.idempotency_store import IdempotencyRecord
 from .audit.models import AuditEntry
 from .clinics.models import ApiKey, Clinic
-from .dashboard.models import LoginThrottle, PasswordReset
 from .db import Base
 from .email.outbox_models import OutboxMessage
-from .idempotency import IdempotencyRecord
 from .invitations.models import Invitation
 from .ops.models import RateLimitWindow
 from .users.models import User

@@ -55,7 +55,9 @@ def test_the_email_names_clinic_role_and_carries_one_accept_link(
 def test_names_are_escaped_in_the_html_and_cannot_forge_headers(
     server: Server, clinic: Clinic, smtp_sink: SmtpSink
 ) -> None:
-    user = invite(server, clinic.key, firstName="<script>alert(1)</script>", lastName='O"Brien & Co')
+    user = invite(
+        server, clinic.key, firstName="<script>alert(1)</script>", lastName='O"Brien & Co'
+    )
     [mail] = smtp_sink.wait_for(user["email"])
     html = mail.part("html")
     assert "<script>alert(1)</script>" not in html

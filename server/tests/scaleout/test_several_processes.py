@@ -28,9 +28,13 @@ def _start_serve(server: Server, port: int, log: Path) -> subprocess.Popen[bytes
     raise AssertionError(log.read_text())
 
 
-async def _invite_everywhere(ports: list[int], key: str, bodies: list[dict], retries: list[dict]) -> list[httpx.Response]:
+async def _invite_everywhere(
+    ports: list[int], key: str, bodies: list[dict], retries: list[dict]
+) -> list[httpx.Response]:
     clients = [
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{p}", headers={"Authorization": f"Bearer {key}"}, timeout=60
+        )
         for p in ports
     ]
     try:
@@ -55,8 +59,10 @@ def test_two_servers_and_two_workers_send_each_email_once(tmp_path: Path) -> Non
         ports = [free_port(), free_port()]
         procs += [_start_serve(server, port, tmp_path / f"serve{port}.log") for port in ports]
         procs += [
-            subprocess.Popen([CLI, "worker"], env=server.env, stdout=(tmp_path / f"worker{n}.log").open("ab"),
-                             stderr=subprocess.STDOUT)
+            subprocess.Popen(
+                [CLI, "worker"], env=server.env,
+                stdout=(tmp_path / f"worker{n}.log").open("ab"), stderr=subprocess.STDOUT,
+            )
             for n in range(2)
         ]
         bodies = [invite_body() for _ in range(300)]
@@ -68,7 +74,10 @@ def test_two_servers_and_two_workers_send_each_email_once(tmp_path: Path) -> Non
             assert a.json()["userId"] == b.json()["userId"]
         expected = [b["email"] for b in bodies + retries]
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len({a for m in sink.mails for a in m.rcpt}) < len(expected):
+        while (
+            time.monotonic() < deadline
+            and len({a for m in sink.mails for a in m.rcpt}) < len(expected)
+        ):
             time.sleep(0.2)
         time.sleep(1.0)  # anything sent twice would arrive by now
         received = Counter(a for m in sink.mails for a in m.rcpt)

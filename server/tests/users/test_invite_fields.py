@@ -91,7 +91,10 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("firstName blank", {"firstName": "   "}, "firstName", "at least 1 character"),
     ("firstName number", {"firstName": 42}, "firstName", "string"),
     ("firstName too long", {"firstName": "a" * 101}, "firstName", "at most 100"),
-    ("firstName line break", {"firstName": "Sarah\r\nBcc: x@evil.example"}, "firstName", "line breaks"),
+    (
+        "firstName line break", {"firstName": "Sarah\r\nBcc: x@evil.example"}, "firstName",
+        "line breaks",
+    ),
     ("lastName missing", {"lastName": DROP}, "lastName", "required"),
     ("lastName blank", {"lastName": " "}, "lastName", "at least 1 character"),
     ("middleName empty", {"middleName": ""}, "middleName", "at least 1 character"),

@@ -77,11 +77,15 @@ def test_each_key_acts_only_inside_its_clinic(server: Server, clinic: Clinic) ->
     second = clinic.client.post("/v1/viewer/users", json=body)
     assert second.status_code == 201
     assert first.json()["userId"] != second.json()["userId"]
-    rows = server.sql(f"SELECT clinic_id FROM users WHERE email = '{body['email']}' ORDER BY clinic_id")
+    rows = server.sql(
+        f"SELECT clinic_id FROM users WHERE email = '{body['email']}' ORDER BY clinic_id"
+    )
     assert sorted(r[0] for r in rows) == sorted([clinic.id, other.id])
 
 
-async def _concurrently(server: Server, key: str, bodies: list[dict], headers: list[dict] | None = None) -> list[httpx.Response]:
+async def _concurrently(
+    server: Server, key: str, bodies: list[dict], headers: list[dict] | None = None
+) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=len(bodies))
     async with httpx.AsyncClient(
         base_url=server.base_url,
@@ -97,7 +101,9 @@ async def _concurrently(server: Server, key: str, bodies: list[dict], headers: l
         )
 
 
-def test_concurrent_invites_of_one_address_give_exactly_one_201(server: Server, clinic: Clinic) -> None:
+def test_concurrent_invites_of_one_address_give_exactly_one_201(
+    server: Server, clinic: Clinic
+) -> None:
     body = invite_body()
     responses = asyncio.run(_concurrently(server, clinic.key, [body] * 30))
     statuses = sorted(r.status_code for r in responses)
@@ -107,7 +113,9 @@ def test_concurrent_invites_of_one_address_give_exactly_one_201(server: Server, 
     assert rows[0][0] == 1
 
 
-def test_concurrent_invites_of_different_addresses_all_succeed(server: Server, clinic: Clinic) -> None:
+def test_concurrent_invites_of_different_addresses_all_succeed(
+    server: Server, clinic: Clinic
+) -> None:
     bodies = [invite_body() for _ in range(40)]
     responses = asyncio.run(_concurrently(server, clinic.key, bodies))
     assert [r.status_code for r in responses] == [201] * 40
@@ -141,7 +149,8 @@ def test_idempotent_replay_returns_the_first_response_without_a_second_user(
 
 def test_the_same_key_with_another_body_is_a_422(clinic: Clinic) -> None:
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    assert clinic.client.post("/v1/viewer/users", json=invite_body(), headers=key).status_code == 201
+    first = clinic.client.post("/v1/viewer/users", json=invite_body(), headers=key)
+    assert first.status_code == 201
     response = clinic.client.post("/v1/viewer/users", json=invite_body(), headers=key)
     assert response.status_code == 422
     assert response.json()["code"] == "idempotency_key_reused"
@@ -194,9 +203,13 @@ def test_an_oversized_chunked_body_is_413(clinic: Clinic) -> None:
         (None, json.dumps(invite_body())),
     ],
 )
-def test_a_body_that_is_not_json_is_415(clinic: Clinic, content_type: str | None, content: str) -> None:
+def test_a_body_that_is_not_json_is_415(
+    clinic: Clinic, content_type: str | None, content: str
+) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
-    request = clinic.client.build_request("POST", "/v1/viewer/users", content=content, headers=headers)
+    request = clinic.client.build_request(
+        "POST", "/v1/viewer/users", content=content, headers=headers
+    )
     assert ("content-type" in request.headers) == (content_type is not None)
     response = clinic.client.send(request)
     assert response.status_code == 415

@@ -1,4 +1,7 @@
-"""Table: audit entries. Each entry carries the hash of the clinic's previous entry."""
+"""Table: audit entries. Each entry carries the hash of the clinic's previous entry.
+
+Owned by audit: only audit's service writes this table, and only events.emit calls it.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Recording, verifying and exporting the audit trail.
 
-Every change to users and invitations calls `record()` inside its own transaction, so the
-entry commits with the change or not at all. Entries of one clinic form a chain: entry n
+Every change to users, invitations and API keys emits a domain event (events.py), which calls
+`record_many()` inside the change's own transaction, so the entry commits with the change or
+not at all. Entries of one clinic form a chain: entry n
 carries the hash of entry n-1 and its own hash is sha256(prev_hash + canonical JSON of the
 entry), so editing, deleting or reordering any entry but the newest breaks the chain and
 `verify()` names the first broken one.
@@ -114,20 +115,6 @@ class Draft:
     now: datetime
 
 
-async def record(
-    conn: AsyncConnection,
-    actor: Actor,
-    *,
-    action: str,
-    target_type: str,
-    target_id: str | None,
-    changes: Mapping[str, Any],
-    now: datetime,
-) -> None:
-    """Append one entry to the actor's clinic chain, in the caller's transaction."""
-    await record_many(conn, [Draft(actor, action, target_type, target_id, changes, now)])
-
-
 _LAST_ENTRY = (
     select(audit_log.c.seq, audit_log.c.hash)
     .where(audit_log.c.clinic_id == bindparam("clinic_id"))
@@ -138,7 +125,8 @@ _INSERT = audit_log.insert()
 
 
 async def record_many(conn: AsyncConnection, drafts: list[Draft]) -> None:
-    """Append entries in order, each clinic's chain read once and extended in memory."""
+    """Append entries in order, each clinic's chain read once and extended in memory (called
+    only by events.emit)."""
     if not drafts:
         return
     clinic_ids = sorted({d.actor.clinic_id for d in drafts})
@@ -333,3 +321,56 @@ async def list_entries(
         else None
     )
     return EntryPage([entry_wire(r) for r in page], next_cursor, has_more)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The dashboard audit page's filters; "" and None mean not filtered."""
+
+    action: str = ""
+    actor_id: str = ""
+    target_id: str = ""
+    start: datetime | None = None
+    end: datetime | None = None  # exclusive
+
+
+async def filtered_entries(
+    conn: AsyncConnection,
+    clinic_id: str,
+    filters: AuditFilters,
+    *,
+    before_seq: int | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The clinic's entries matching the filters, newest first (keyset on seq)."""
+    query = select(audit_log).where(audit_log.c.clinic_id == clinic_id)
+    if filters.action:
+        query = query.where(audit_log.c.action == filters.action)
+    if filters.actor_id:
+        query = query.where(audit_log.c.actor_id == filters.actor_id)
+    if filters.target_id:
+        query = query.where(audit_log.c.target_id == filters.target_id)
+    if filters.start is not None:
+        query = query.where(audit_log.c.created_at >= filters.start)
+    if filters.end is not None:
+        query = query.where(audit_log.c.created_at < filters.end)
+    if before_seq is not None:
+        query = query.where(audit_log.c.seq < before_seq)
+    rows = (
+        (await conn.execute(query.order_by(audit_log.c.seq.desc()).limit(limit))).mappings().all()
+    )
+    return [entry_wire(r) for r in rows]
+
+
+async def actions_in(conn: AsyncConnection, clinic_id: str) -> list[str]:
+    """The actions the clinic's trail holds, for the page's filter."""
+    return list(
+        (
+            await conn.execute(
+                select(audit_log.c.action)
+                .where(audit_log.c.clinic_id == clinic_id)
+                .distinct()
+                .order_by(audit_log.c.action)
+            )
+        ).scalars()
+    )

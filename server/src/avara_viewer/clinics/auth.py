@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
+from ..actor import Actor
 from ..errors import Unauthorized
 from ..ids import api_key_lookup, constant_time_equal, keyed_hash
 from .models import ApiKey
@@ -28,6 +29,16 @@ CACHE_SECONDS = 1.0
 class ApiPrincipal:
     clinic_id: str
     api_key_id: str
+
+
+def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
+    """The actor of an API request: the key that authenticated it, and the request's id."""
+    return Actor(
+        clinic_id=principal.clinic_id,
+        kind="api_key",
+        id=principal.api_key_id,
+        request_id=request.state.request_id,
+    )
 
 
 def hash_api_key(secret_key: bytes, key: str) -> str:

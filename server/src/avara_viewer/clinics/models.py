@@ -1,4 +1,7 @@
-"""Tables: clinics and their API keys (stored as keyed hashes)."""
+"""Tables: clinics and their API keys (stored as keyed hashes).
+
+Owned by clinics: only clinics' service writes these tables.
+"""
 
 from __future__ import annotations
 

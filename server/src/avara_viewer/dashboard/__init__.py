@@ -8,11 +8,14 @@ from starlette.staticfiles import StaticFiles
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard's pages, its stylesheet and its security headers to the app."""
-    from . import admin, audit_pages, public
+    from . import admin, audit_pages, clinic_pages, invite_pages, public
     from .web import STATIC, SecurityHeaders
 
     app.include_router(public.router)
+    # Before admin: /users/new and /users/bulk must win over /users/{user_id}.
+    app.include_router(invite_pages.router)
     app.include_router(admin.router)
+    app.include_router(clinic_pages.router)
     app.include_router(audit_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..audit import service as audit
-from . import service
+from ..users import service as users
 from .web import DashboardRoute, ctx_of, page, require_admin
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -28,10 +28,10 @@ def _day(value: str) -> date | None:
         return None
 
 
-def _filters(request: Request) -> tuple[service.AuditFilters, dict[str, str]]:
+def _filters(request: Request) -> tuple[audit.AuditFilters, dict[str, str]]:
     params = request.query_params
     start, end = _day(params.get("from", "")), _day(params.get("to", ""))
-    filters = service.AuditFilters(
+    filters = audit.AuditFilters(
         action=params.get("action", "")[:60],
         actor_id=params.get("actor", "").strip()[:36],
         target_id=params.get("target", "").strip()[:36],
@@ -56,17 +56,17 @@ async def audit_page(request: Request) -> Response:
     before = request.query_params.get("before", "")
     before_seq = int(before) if before.isdigit() else None
     entries = await db.read(
-        lambda conn: service.audit_entries(
+        lambda conn: audit.filtered_entries(
             conn, me.clinic_id, filters, before_seq=before_seq, limit=PER_PAGE + 1
         )
     )
     has_more = len(entries) > PER_PAGE
     entries = entries[:PER_PAGE]
-    actions = await db.read(lambda conn: service.audit_actions(conn, me.clinic_id))
+    actions = await db.read(lambda conn: audit.actions_in(conn, me.clinic_id))
     ids = {e["actorId"] for e in entries if e["actorId"]} | {
         e["targetId"] for e in entries if e["targetId"]
     }
-    names = await db.read(lambda conn: service.people_names(conn, me.clinic_id, ids))
+    names = await db.read(lambda conn: users.names(conn, me.clinic_id, ids))
     query = {k: v for k, v in echo.items() if v}
     next_url = "/audit?" + urlencode({**query, "before": entries[-1]["seq"]}) if has_more else None
     return page(
@@ -89,7 +89,7 @@ async def audit_csv(request: Request) -> Response:
     me = await require_admin(request)
     filters, _ = _filters(request)
     entries = await ctx_of(request).db.read(
-        lambda conn: service.audit_entries(
+        lambda conn: audit.filtered_entries(
             conn, me.clinic_id, filters, before_seq=None, limit=CSV_MAX_ROWS
         )
     )

@@ -9,9 +9,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import flows
+from ..accounts import service as accounts
 from ..clock import utcnow
-from . import security, service
-from .service import LinkUnusable
+from ..invitations import service as invitations
+from ..invitations.service import InvitationView
+from ..links import LinkUnusable
+from . import security
 from .web import (
     DashboardRoute,
     cookie_secure,
@@ -61,7 +65,7 @@ def _link_problem(request: Request, reason: str, who: str, *, kind: str) -> Resp
     )
 
 
-def _who_to_ask(view: service.InvitationView | None) -> str:
+def _who_to_ask(view: InvitationView | None) -> str:
     if view is None:
         return "your clinic's administrator"
     if view.inviter_name:
@@ -69,10 +73,10 @@ def _who_to_ask(view: service.InvitationView | None) -> str:
     return f"your clinic's administrator at {view.clinic_name}"
 
 
-async def _invitation(request: Request, token: str) -> service.InvitationView | None:
+async def _invitation(request: Request, token: str) -> InvitationView | None:
     if not token or len(token) > 200:
         return None
-    return await ctx_of(request).db.read(lambda conn: service.invitation_by_token(conn, token))
+    return await ctx_of(request).db.read(lambda conn: invitations.invitation_by_token(conn, token))
 
 
 @router.get("/invitations/accept")
@@ -123,7 +127,7 @@ async def accept(request: Request) -> Response:
         password_hash = await security.hash_password(password)
     try:
         await ctx.db.write(
-            lambda conn: service.accept_invitation(conn, token, password_hash, utcnow())
+            lambda conn: flows.accept_invitation(conn, token, password_hash, utcnow())
         )
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, _who_to_ask(view), kind="invitation")
@@ -139,7 +143,7 @@ async def decline(request: Request) -> Response:
         if view is None:
             raise LinkUnusable("invalid")
         await ctx_of(request).db.write(
-            lambda conn: service.decline_invitation(conn, token, utcnow())
+            lambda conn: flows.decline_invitation(conn, token, utcnow())
         )
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, _who_to_ask(view), kind="invitation")
@@ -187,7 +191,7 @@ async def login(request: Request) -> Response:
     password = password if isinstance(password, str) else ""
     target = _safe_next(field(form, "next") or "/users")
     ip = request.client.host if request.client else "unknown"
-    key = service.throttle_key(secret, email, ip)
+    key = accounts.throttle_key(secret, email, ip)
     now = utcnow()
 
     def refuse(status: int, error: str) -> Response:
@@ -195,7 +199,7 @@ async def login(request: Request) -> Response:
             request, "login.html", status=status, email=email, next=target, error=error, notice=""
         )
 
-    locked = await ctx.db.read(lambda conn: service.locked_until(conn, key, now))
+    locked = await ctx.db.read(lambda conn: accounts.locked_until(conn, key, now))
     if locked is not None:
         minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
         response = refuse(
@@ -208,7 +212,7 @@ async def login(request: Request) -> Response:
         return response
 
     candidates = (
-        await ctx.db.read(lambda conn: service.login_candidates(conn, email)) if email else []
+        await ctx.db.read(lambda conn: accounts.login_candidates(conn, email)) if email else []
     )
     user = None
     if not candidates:
@@ -218,7 +222,7 @@ async def login(request: Request) -> Response:
             user = candidate
             break
     if user is None:
-        locked = await ctx.db.write(lambda conn: service.record_failure(conn, key, utcnow()))
+        locked = await ctx.db.write(lambda conn: accounts.record_failure(conn, key, utcnow()))
         if locked is not None:
             return refuse(
                 429,
@@ -229,7 +233,7 @@ async def login(request: Request) -> Response:
             401, "The email or password is not correct, or this account cannot use the dashboard."
         )
 
-    await ctx.db.write(lambda conn: service.record_login(conn, user.id, key, utcnow()))
+    await ctx.db.write(lambda conn: accounts.record_login(conn, user.id, key, utcnow()))
     rotate_csrf(request)
     response = redirect(request, target)
     response.set_cookie(
@@ -263,7 +267,7 @@ async def password_reset_page(request: Request) -> Response:
     now = utcnow()
     try:
         account = await ctx_of(request).db.read(
-            lambda conn: service.reset_by_token(conn, token[:200], now)
+            lambda conn: accounts.reset_by_token(conn, token[:200], now)
         )
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, "your clinic's administrator", kind="reset")
@@ -281,7 +285,7 @@ async def password_reset(request: Request) -> Response:
         email = field(form, "email")[:320]
         if email:
             queued = await ctx.db.write(
-                lambda conn: service.request_password_reset(
+                lambda conn: accounts.request_password_reset(
                     conn, ctx.settings.resolved_secret_key, email, utcnow()
                 )
             )
@@ -290,7 +294,7 @@ async def password_reset(request: Request) -> Response:
         return page(request, "reset_request.html", sent=True)
     now = utcnow()
     try:
-        account = await ctx.db.read(lambda conn: service.reset_by_token(conn, token[:200], now))
+        account = await ctx.db.read(lambda conn: accounts.reset_by_token(conn, token[:200], now))
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, "your clinic's administrator", kind="reset")
     password = form.get("password")
@@ -316,7 +320,7 @@ async def password_reset(request: Request) -> Response:
     password_hash = await security.hash_password(password)
     try:
         await ctx.db.write(
-            lambda conn: service.complete_password_reset(conn, token, password_hash, utcnow())
+            lambda conn: accounts.complete_password_reset(conn, token, password_hash, utcnow())
         )
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, "your clinic's administrator", kind="reset")

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..accounts import service as accounts
 from ..clock import utcnow
 from ..context import AppContext, get_context
 from ..email.render import format_expiry
 from ..errors import ProblemError
-from . import security, service
+from . import security
 
 log = logging.getLogger("avara_viewer.dashboard")
 
@@ -123,7 +124,7 @@ async def current_user(request: Request) -> Me | None:
     me = None
     if session is not None:
         row = await ctx_of(request).db.read(
-            lambda conn: service.session_user(
+            lambda conn: accounts.session_user(
                 conn, session.user_id, session.clinic_id, session.version
             )
         )

@@ -9,14 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..api import json_response, problem_responses, run_mutation
-from ..clinics.auth import ApiPrincipal
+from .. import flows
+from ..apikit.body import read_json_object
+from ..apikit.idempotent import run_mutation
+from ..apikit.responses import json_response, problem_responses
+from ..clinics.auth import ApiPrincipal, api_actor
 from ..clock import utcnow
 from ..context import api_principal, get_context
 from ..fields import validate
-from ..jsonbody import read_json_object
+from ..openapi_extras import mutation_openapi
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
-from ..users.endpoints import api_actor, mutation_openapi
 from ..users.schemas import SuccessOut, validate_update
 from . import service
 from .schemas import InvitationListOut, InvitationOut, InvitationRevokeRequest, invitation_wire
@@ -97,7 +99,7 @@ async def revoke_invitation(
     actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        message = await service.revoke_invitation(
+        message = await flows.revoke_invitation(
             conn,
             ctx.settings,
             actor,
@@ -107,7 +109,9 @@ async def revoke_invitation(
         )
         return 200, {"success": True, "message": message}
 
-    return await run_mutation(ctx, request, principal.clinic_id, body, mutation)
+    return await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, body, mutation
+    )
 
 
 @router.get(
@@ -152,12 +156,14 @@ async def update_invitation(
     actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        row = await service.update_invitation(
+        row = await flows.update_invitation(
             conn, ctx.settings, actor, invitation_id, update, now=utcnow()
         )
         return 200, invitation_wire(row)
 
-    return await run_mutation(ctx, request, principal.clinic_id, body, mutation)
+    return await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, body, mutation
+    )
 
 
 @router.post(
@@ -182,11 +188,13 @@ async def resend_invitation(
     actor = api_actor(request, principal)
 
     async def mutation(conn: AsyncConnection) -> tuple[int, dict[str, Any]]:
-        row = await service.resend_invitation(
+        row = await flows.resend_invitation(
             conn, ctx.settings, actor, invitation_id, now=utcnow()
         )
         return 200, invitation_wire(row)
 
-    response = await run_mutation(ctx, request, principal.clinic_id, {}, mutation)
+    response = await run_mutation(
+        ctx.db, ctx.settings.idempotency_ttl, request, principal.clinic_id, {}, mutation
+    )
     ctx.outbox_wakeup.set()
     return response

@@ -1,5 +1,9 @@
 """Table: invitations. The link token is never stored: only its hash and the nonce it was
-derived from with the server secret (see ids.derive_token)."""
+derived from with the server secret (see ids.derive_token).
+
+Owned by invitations: only invitations' service writes this table (flows.py asks it to),
+except delivery_status, which the delivery of the invitation email records.
+"""
 
 from __future__ import annotations
 

@@ -45,25 +45,6 @@ class NewInvitation:
     expiry: datetime
 
 
-async def create_and_queue(
-    conn: AsyncConnection,
-    *,
-    secret_key: bytes,
-    clinic_id: str,
-    user_id: str,
-    email: str,
-    inviter_id: str | None,
-    api_key_id: str | None,
-    invited_source: str,
-    expiry: datetime,
-    now: datetime,
-) -> str:
-    """Insert a `sent` invitation and queue its email; returns the invitation id."""
-    new = NewInvitation(clinic_id, user_id, email, inviter_id, api_key_id, invited_source, expiry)
-    [invitation_id] = await create_and_queue_many(conn, secret_key, [new], now)
-    return invitation_id
-
-
 _INSERT = invitations.insert()
 
 
@@ -153,6 +134,15 @@ async def revoke(conn: AsyncConnection, invitation_id: str, now: datetime) -> No
         .values(status="revoked", updated_at=now)
     )
     await cancel_queued_email(conn, invitation_id)
+
+
+async def answer(conn: AsyncConnection, invitation_id: str, status: str, now: datetime) -> None:
+    """The invitee's answer (accepted or rejected) to a still `sent` invitation."""
+    await conn.execute(
+        update(invitations)
+        .where(invitations.c.id == invitation_id, invitations.c.status == "sent")
+        .values(status=status, updated_at=now)
+    )
 
 
 async def touch(conn: AsyncConnection, invitation_id: str, now: datetime) -> None:
@@ -256,6 +246,11 @@ def with_people() -> Select[Any]:
         .join(clinics, clinics.c.id == invitations.c.clinic_id)
         .outerjoin(inviter, inviter.c.id == invitations.c.inviter_id)
     )
+
+
+async def by_token_hash(conn: AsyncConnection, hashed: str) -> Any:
+    """The `with_people()` row of the invitation whose link hashes to this, or None."""
+    return (await conn.execute(with_people().where(invitations.c.token_hash == hashed))).first()
 
 
 def inviter_name(row: Any) -> str | None:

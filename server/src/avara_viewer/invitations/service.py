@@ -1,7 +1,9 @@
-"""Business rules of invitations: list, edit, revoke and resend. Services never commit.
+"""Business rules of invitations: list, issue, edit, revoke, resend, accept and decline.
+Services never commit.
 
-Like users.service, every function takes (conn, settings, actor, ...), raises ProblemErrors
-and records its change in the audit trail, for the API and the dashboard alike.
+Only this package changes an invitation's status. Like users.service, every function raises
+ProblemErrors and emits a domain event for its change; changes that also touch the user
+(inviting, revoking, accepting) are composed in flows.py, which checks who may change whom.
 """
 
 from __future__ import annotations
@@ -14,16 +16,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import events
 from ..actor import Actor
-from ..audit import service as audit
+from ..audit.service import diff
 from ..config import Settings
 from ..errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from ..fields import InvitationStatus
+from ..ids import token_hash
+from ..links import LinkUnusable
 from ..pagination import DEFAULT_LIMIT, Position, decode_cursor, encode_cursor, split_page
-from ..users import service as users_service
-from ..users.schemas import UserUpdateRequest
 from . import repository as repo
-from .repository import InvitationFilters
+from .repository import InvitationFilters, NewInvitation
 from .schemas import invitation_wire
 
 CURSOR_KIND = "invitations"
@@ -137,7 +140,7 @@ async def get_invitation(
     return row
 
 
-def _require_sent(row: Any, doing: str) -> None:
+def require_sent(row: Any, doing: str) -> None:
     if row["status"] != "sent":
         raise Conflict(
             f"Invitation {row['id']} is {row['status']}: only a sent (pending) invitation can be "
@@ -146,50 +149,8 @@ def _require_sent(row: Any, doing: str) -> None:
         )
 
 
-async def update_invitation(
-    conn: AsyncConnection,
-    settings: Settings,
-    actor: Actor,
-    invitation_id: str,
-    update: UserUpdateRequest,
-    *,
-    now: datetime,
-) -> Any:
-    """Edit a `sent` invitation's pending user; returns the updated joined row."""
-    invitation = await get_invitation(conn, actor.clinic_id, invitation_id, for_update=True)
-    _require_sent(invitation, "edited")
-    user = await users_service.get_user(
-        conn, actor.clinic_id, invitation["user_id"], for_update=True
-    )
-    await users_service.check_may_change(conn, actor, user)
-    _, changes = await users_service.apply_field_update(conn, actor, user, update, now=now)
-    if changes:
-        await repo.touch(conn, invitation_id, now)
-        await audit.record(
-            conn,
-            actor,
-            action="invitation.updated",
-            target_type="invitation",
-            target_id=invitation_id,
-            changes=changes,
-            now=now,
-        )
-    return await get_invitation(conn, actor.clinic_id, invitation_id)
-
-
-async def revoke_invitation(
-    conn: AsyncConnection,
-    settings: Settings,
-    actor: Actor,
-    *,
-    invitation_id: str | None = None,
-    user_id: str | None = None,
-    now: datetime,
-) -> str:
-    """Revoke a `sent` invitation named by its id or its user's id; the link dies at once.
-
-    The pending user's status becomes `revoked` too (they cannot join any more);
-    users.reactivate brings them back with a fresh invitation."""
+def check_target(invitation_id: str | None, user_id: str | None) -> None:
+    """A revocation names exactly one of the invitation and its user."""
     if (invitation_id is None) == (user_id is None):
         raise ValidationFailed(
             "Give exactly one of invitationId or userId.",
@@ -197,45 +158,93 @@ async def revoke_invitation(
                 {"field": "invitationId", "message": "give exactly one of invitationId or userId"}
             ],
         )
-    if invitation_id is None:
-        assert user_id is not None
-        user = await users_service.get_user(conn, actor.clinic_id, user_id, for_update=True)
-        latest = await repo.latest_for_user(conn, user_id)
-        if latest is None:
-            raise Conflict(f"User {user_id} has no invitation.", code="no_invitation")
-        invitation_id = latest.id
-    invitation = await get_invitation(conn, actor.clinic_id, invitation_id, for_update=True)
-    _require_sent(invitation, "revoked")
-    user = await users_service.get_user(
-        conn, actor.clinic_id, invitation["user_id"], for_update=True
+
+
+async def latest_id_for_user(conn: AsyncConnection, user_id: str) -> str:
+    latest = await repo.latest_for_user(conn, user_id)
+    if latest is None:
+        raise Conflict(f"User {user_id} has no invitation.", code="no_invitation")
+    return str(latest.id)
+
+
+async def issue_many(
+    conn: AsyncConnection, settings: Settings, new: list[NewInvitation], now: datetime
+) -> list[str]:
+    """`sent` invitations with their queued emails; returns their ids in order. The caller's
+    event (`user.invited`, `user.reactivated`) names them."""
+    return await repo.create_and_queue_many(conn, settings.resolved_secret_key, new, now)
+
+
+def new_for(
+    settings: Settings, actor: Actor, user_id: str, email: str, now: datetime
+) -> NewInvitation:
+    """The invitation the actor sends to this user now."""
+    return NewInvitation(
+        clinic_id=actor.clinic_id,
+        user_id=user_id,
+        email=email,
+        inviter_id=actor.id if actor.kind == "user" else None,
+        api_key_id=actor.id if actor.kind == "api_key" else None,
+        invited_source=actor.invited_source,
+        expiry=now + settings.invitation_ttl,
     )
-    await users_service.check_may_change(conn, actor, user)
-    await repo.revoke(conn, invitation_id, now)
-    changes = audit.diff({"status": "sent"}, {"status": "revoked"})
-    if user["status"] == "invited":
-        await users_service.set_status(conn, user, "revoked", now)
-        changes["userStatus"] = {"before": "invited", "after": "revoked"}
-    await audit.record(
+
+
+async def revoke_pending_for_user(conn: AsyncConnection, user_id: str, now: datetime) -> list[str]:
+    """Revoke the user's `sent` invitations (their access is being revoked, whose event names
+    them); returns their ids."""
+    pending = await repo.pending_for_user(conn, user_id)
+    for invitation_id in pending:
+        await repo.revoke(conn, invitation_id, now)
+    return pending
+
+
+async def was_accepted(conn: AsyncConnection, user_id: str) -> bool:
+    return await repo.was_accepted(conn, user_id)
+
+
+async def record_edit(
+    conn: AsyncConnection, actor: Actor, invitation_id: str, changes: dict[str, Any], now: datetime
+) -> None:
+    """The pending user's fields changed through their invitation: touch it, emit the event."""
+    await repo.touch(conn, invitation_id, now)
+    await events.emit(
         conn,
-        actor,
-        action="invitation.revoked",
-        target_type="invitation",
-        target_id=invitation_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(
+            events.INVITATION_UPDATED, actor, "invitation", invitation_id, changes, now
+        ),
+    )
+
+
+async def revoke(
+    conn: AsyncConnection,
+    actor: Actor,
+    invitation: Any,
+    *,
+    user_status_change: dict[str, str] | None,
+    now: datetime,
+) -> str:
+    """Revoke a `sent` invitation (the flow has checked it and set its user's status); its
+    link dies at once. Returns a message for the caller."""
+    await repo.revoke(conn, invitation["id"], now)
+    changes = diff({"status": "sent"}, {"status": "revoked"})
+    if user_status_change is not None:
+        changes["userStatus"] = user_status_change
+    await events.emit(
+        conn,
+        events.DomainEvent(
+            events.INVITATION_REVOKED, actor, "invitation", invitation["id"], changes, now
+        ),
     )
     return f"The invitation of {invitation['email']} was revoked; its link no longer works."
 
 
-async def resend_invitation(
-    conn: AsyncConnection, settings: Settings, actor: Actor, invitation_id: str, *, now: datetime
+async def resend(
+    conn: AsyncConnection, settings: Settings, actor: Actor, invitation: Any, *, now: datetime
 ) -> Any:
     """A new link and expiry and a new email for a `sent` invitation (expired ones too); the
     old link dies. Refused with a 429 within `resend_cooldown` of the last issue."""
-    invitation = await get_invitation(conn, actor.clinic_id, invitation_id, for_update=True)
-    _require_sent(invitation, "resent")
-    user = await users_service.get_user(conn, actor.clinic_id, invitation["user_id"])
-    await users_service.check_may_change(conn, actor, user)
+    invitation_id = invitation["id"]
     wait = invitation["issued_at"] + settings.resend_cooldown - now
     if wait > timedelta(0):
         seconds = math.ceil(wait.total_seconds())
@@ -254,17 +263,101 @@ async def resend_invitation(
         expiry=expiry,
         now=now,
     )
-    changes = audit.diff(
+    changes = diff(
         {"expiry": invitation_wire(invitation)["expiry"]},
         {"expiry": invitation_wire({**invitation, "expiry": expiry})["expiry"]},
     )
-    await audit.record(
+    await events.emit(
         conn,
-        actor,
-        action="invitation.resent",
-        target_type="invitation",
-        target_id=invitation_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(
+            events.INVITATION_RESENT, actor, "invitation", invitation_id, changes, now
+        ),
     )
     return await get_invitation(conn, actor.clinic_id, invitation_id)
+
+
+# --- the invitee's answer (the link in the email) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    id: str
+    clinic_id: str
+    status: str
+    expiry: datetime
+    user_id: str
+    email: str
+    first_name: str
+    last_name: str
+    clinic_role: str
+    level: str
+    has_dashboard_access: bool
+    clinic_name: str
+    inviter_name: str | None
+
+    def state(self, now: datetime) -> str:
+        """open, expired, accepted, rejected or revoked."""
+        if self.status != "sent":
+            return self.status
+        return "expired" if self.expiry <= now else "open"
+
+
+async def invitation_by_token(conn: AsyncConnection, token: str) -> InvitationView | None:
+    row = await repo.by_token_hash(conn, token_hash(token))
+    if row is None:
+        return None
+    return InvitationView(
+        id=row.id,
+        clinic_id=row.clinic_id,
+        status=row.status,
+        expiry=row.expiry,
+        user_id=row.user_id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        clinic_role=row.clinic_role,
+        level=row.level,
+        has_dashboard_access=row.has_dashboard_access,
+        clinic_name=row.clinic_name,
+        inviter_name=repo.inviter_name(row),
+    )
+
+
+async def _open_invitation(conn: AsyncConnection, token: str, now: datetime) -> InvitationView:
+    view = await invitation_by_token(conn, token)
+    if view is None:
+        raise LinkUnusable("invalid")
+    state = view.state(now)
+    if state != "open":
+        raise LinkUnusable(state)
+    return view
+
+
+async def accept(
+    conn: AsyncConnection, token: str, *, with_password: bool, now: datetime
+) -> InvitationView:
+    """Mark the invitation accepted (the flow activates its user); the invitee is the actor."""
+    view = await _open_invitation(conn, token, now)
+    if view.has_dashboard_access and not with_password:
+        raise LinkUnusable("password_required")
+    await repo.answer(conn, view.id, "accepted", now)
+    await _emit_answer(conn, view, events.INVITATION_ACCEPTED, "accepted", now)
+    return view
+
+
+async def decline(conn: AsyncConnection, token: str, now: datetime) -> InvitationView:
+    view = await _open_invitation(conn, token, now)
+    await repo.answer(conn, view.id, "rejected", now)
+    await _emit_answer(conn, view, events.INVITATION_REJECTED, "rejected", now)
+    return view
+
+
+async def _emit_answer(
+    conn: AsyncConnection, view: InvitationView, event_type: str, status: str, now: datetime
+) -> None:
+    """The invitee's answer, recorded with the invitee as the actor."""
+    invitee = Actor(clinic_id=view.clinic_id, kind="user", id=view.user_id)
+    changes = {"status": {"before": "sent", "after": status}}
+    await events.emit(
+        conn, events.DomainEvent(event_type, invitee, "invitation", view.id, changes, now)
+    )

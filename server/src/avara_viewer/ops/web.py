@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..api import json_response
+from ..apikit.responses import json_response
 from ..clock import utcnow
 from ..email.outbox import outbox
 from ..errors import problem_response

@@ -1,4 +1,9 @@
-"""Table: viewer users. Email uniqueness is per clinic on the lower-cased address."""
+"""Table: viewer users. Email uniqueness is per clinic on the lower-cased address.
+
+Owned by users: only users' service writes this table (flows.py asks it to), except the
+sign-in columns password_hash, session_version and last_login_at, which only accounts'
+service writes.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
-"""Queries on users."""
+"""Queries on users: the only SQL that reads or writes the users table for the users domain."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..ids import USER_ID
@@ -38,8 +38,13 @@ async def id_by_email(conn: AsyncConnection, clinic_id: str, email_lower: str) -
     ).scalar()
 
 
-async def existing_emails(conn: AsyncConnection, clinic_id: str, lowered: set[str]) -> set[str]:
-    """Which of these lower-cased addresses the clinic already has."""
+async def existing_emails(
+    conn: AsyncConnection, clinic_id: str, lowered: Iterable[str]
+) -> set[str]:
+    """Which of these lower-cased addresses the clinic already has (one query for all)."""
+    lowered = set(lowered)
+    if not lowered:
+        return set()
     rows = await conn.execute(
         select(users.c.email_lower).where(
             users.c.clinic_id == clinic_id, users.c.email_lower.in_(sorted(lowered))
@@ -100,3 +105,89 @@ async def page(
         query = query.where(before(users.c.created_at, users.c.id, after))
     query = query.order_by(users.c.created_at.desc(), users.c.id.desc()).limit(limit)
     return (await conn.execute(query)).mappings().all()
+
+
+@dataclass(frozen=True)
+class DirectoryFilters:
+    """The dashboard directory's search box and filters; "" means not filtered."""
+
+    q: str = ""
+    level: str = ""
+    status: str = ""
+    source: str = ""
+
+
+async def directory_page(
+    conn: AsyncConnection,
+    clinic_id: str,
+    filters: DirectoryFilters,
+    *,
+    page: int,
+    per_page: int,
+) -> tuple[list[Any], int]:
+    """One numbered page of the clinic's users (newest first) and the number of matches."""
+    conditions = [users.c.clinic_id == clinic_id]
+    if filters.q:
+        pattern = f"%{filters.q.lower()}%"
+        conditions.append(
+            or_(
+                users.c.email_lower.like(pattern),
+                func.lower(users.c.first_name).like(pattern),
+                func.lower(users.c.last_name).like(pattern),
+                func.lower(users.c.first_name + " " + users.c.last_name).like(pattern),
+            )
+        )
+    if filters.level:
+        conditions.append(users.c.level == filters.level)
+    if filters.status:
+        conditions.append(users.c.status == filters.status)
+    if filters.source:
+        conditions.append(users.c.invited_source == filters.source)
+    where = and_(*conditions)
+    total = (await conn.execute(select(func.count()).select_from(users).where(where))).scalar()
+    rows = (
+        (
+            await conn.execute(
+                select(users)
+                .where(where)
+                .order_by(users.c.created_at.desc(), users.c.id.desc())
+                .limit(per_page)
+                .offset((page - 1) * per_page)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return list(rows), int(total or 0)
+
+
+async def with_inviter(conn: AsyncConnection, clinic_id: str, user_id: str) -> Any | None:
+    """The clinic's user with their inviter's names (inviter_first, inviter_last), or None."""
+    inviter = users.alias("inviter")
+    return (
+        (
+            await conn.execute(
+                select(
+                    users,
+                    inviter.c.first_name.label("inviter_first"),
+                    inviter.c.last_name.label("inviter_last"),
+                )
+                .outerjoin(inviter, inviter.c.id == users.c.inviter_id)
+                .where(users.c.clinic_id == clinic_id, users.c.id == user_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> dict[str, str]:
+    """Full names of the clinic's users with these ids."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(users.c.id, users.c.first_name, users.c.last_name).where(
+            users.c.clinic_id == clinic_id, users.c.id.in_(ids)
+        )
+    )
+    return {r.id: f"{r.first_name} {r.last_name}" for r in rows}

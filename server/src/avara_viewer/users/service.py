@@ -1,8 +1,10 @@
 """Business rules of users. Services run inside a transaction given to them; they never commit.
 
-Every function takes the connection, the settings and the actor (API key, dashboard user or
-command line), raises ProblemErrors, and records its change in the audit trail, so the API,
-the dashboard and the CLI share one set of rules.
+Every function takes the connection and the actor (API key, dashboard user or command line),
+raises ProblemErrors, and emits a domain event for its change, so the API, the dashboard and
+the CLI share one set of rules. Only this package changes a user's status and profile;
+changes that also touch invitations or sign-in (inviting, revoking, reactivating) are
+composed in flows.py.
 """
 
 from __future__ import annotations
@@ -13,22 +15,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import events
 from ..actor import Actor
-from ..audit import service as audit
+from ..audit.service import diff
 from ..config import Settings
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..fields import email_key
 from ..ids import new_user_id
-from ..invitations import repository as invitations_repo
 from ..pagination import DEFAULT_LIMIT, Position, decode_cursor, encode_cursor, split_page
 from . import repository as repo
-from .repository import UserFilters
+from .repository import DirectoryFilters, UserFilters
 from .schemas import EDITABLE_FIELDS, UserInviteRequest, UserUpdateRequest, user_wire
 
 CURSOR_KIND = "users"
 
 
-def _audited_fields(row: Any) -> dict[str, Any]:
+def audited_fields(row: Any) -> dict[str, Any]:
     """The user's fields as the audit trail shows them (wire names; nothing secret)."""
     wire = user_wire(row)
     return {k: wire[k] for k in ("email", "status", *EDITABLE_FIELDS)}
@@ -52,27 +54,12 @@ def _email_taken(email: str) -> Conflict:
     )
 
 
-async def invite(
-    conn: AsyncConnection,
-    settings: Settings,
-    actor: Actor,
-    request: UserInviteRequest,
-    *,
-    now: datetime,
-    level: str | None = None,
-) -> dict[str, Any]:
-    """Create a pending user, a `sent` invitation and its queued email; returns the users row."""
-    [outcome] = await invite_many(conn, settings, [InviteItem(actor, request, now, level)])
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
-
-
-async def invite_many(
-    conn: AsyncConnection, settings: Settings, items: list[InviteItem]
+async def add_invited_many(
+    conn: AsyncConnection, items: list[InviteItem]
 ) -> list[dict[str, Any] | Conflict]:
-    """Invite several people at once (one statement per table): the users row of each, or the
-    Conflict of an address the clinic already has (or that comes earlier in `items`)."""
+    """Insert `invited` users (one statement): the users row of each item, or the Conflict of
+    an address the clinic already has (or that comes earlier in `items`). The caller (the
+    invite flow) gives each new user an invitation and emits `user.invited`."""
     outcomes: list[dict[str, Any] | Conflict | None] = [None] * len(items)
     by_clinic: dict[str, list[int]] = {}
     for i, item in enumerate(items):
@@ -86,8 +73,6 @@ async def invite_many(
                 outcomes[i] = _email_taken(items[i].request.email)
             taken.add(lowered)
     rows: list[dict[str, Any]] = []
-    new_invitations: list[invitations_repo.NewInvitation] = []
-    accepted: list[int] = []
     for i, item in enumerate(items):
         if outcomes[i] is not None:
             continue
@@ -117,34 +102,9 @@ async def invite_many(
             "last_login_at": None,
         }
         rows.append(row)
-        accepted.append(i)
-        new_invitations.append(
-            invitations_repo.NewInvitation(
-                clinic_id=actor.clinic_id,
-                user_id=row["id"],
-                email=request.email,
-                inviter_id=row["inviter_id"],
-                api_key_id=actor.id if actor.kind == "api_key" else None,
-                invited_source=actor.invited_source,
-                expiry=item.now + settings.invitation_ttl,
-            )
-        )
+        outcomes[i] = row
     if rows:
-        now = max(items[i].now for i in accepted)
         await repo.insert_many(conn, rows)
-        invitation_ids = await invitations_repo.create_and_queue_many(
-            conn, settings.resolved_secret_key, new_invitations, now
-        )
-        drafts = []
-        for i, row, invitation_id in zip(accepted, rows, invitation_ids, strict=True):
-            changes = audit.diff({}, {**_audited_fields(row), "invitationId": invitation_id})
-            drafts.append(
-                audit.Draft(
-                    items[i].actor, "user.invited", "user", row["id"], changes, items[i].now
-                )
-            )
-            outcomes[i] = row
-        await audit.record_many(conn, drafts)
     return [o for o in outcomes if o is not None]
 
 
@@ -195,6 +155,26 @@ async def get_user(
     if row is None:
         raise NotFound(f"No user with id {user_id} in this clinic.", code="user_not_found")
     return row
+
+
+async def existing_emails(conn: AsyncConnection, clinic_id: str, emails: list[str]) -> set[str]:
+    """Which of these addresses (lower-cased) the clinic already has."""
+    return await repo.existing_emails(conn, clinic_id, (email_key(e) for e in emails))
+
+
+async def directory_page(
+    conn: AsyncConnection, clinic_id: str, filters: DirectoryFilters, *, page: int, per_page: int
+) -> tuple[list[Any], int]:
+    """The dashboard directory's numbered page and the number of matches."""
+    return await repo.directory_page(conn, clinic_id, filters, page=page, per_page=per_page)
+
+
+async def user_with_inviter(conn: AsyncConnection, clinic_id: str, user_id: str) -> Any | None:
+    return await repo.with_inviter(conn, clinic_id, user_id)
+
+
+async def names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> dict[str, str]:
+    return await repo.names(conn, clinic_id, ids)
 
 
 # --- who may change whom --------------------------------------------------------------------
@@ -249,7 +229,7 @@ async def apply_field_update(
             "An admin must have dashboard access.",
             errors=[{"field": field, "message": "admins must have dashboard access"}],
         )
-    changes = audit.diff(_audited_fields(target), _audited_fields(new_row))
+    changes = diff(audited_fields(target), audited_fields(new_row))
     if changes:
         new_row["updated_at"] = now
         await repo.set_values(
@@ -274,62 +254,45 @@ async def update_user(
     await check_may_change(conn, actor, target)
     new_row, changes = await apply_field_update(conn, actor, target, update, now=now)
     if changes:
-        await audit.record(
-            conn,
-            actor,
-            action="user.updated",
-            target_type="user",
-            target_id=user_id,
-            changes=changes,
-            now=now,
+        await events.emit(
+            conn, events.DomainEvent(events.USER_UPDATED, actor, "user", user_id, changes, now)
         )
     return new_row
 
 
-async def revoke_access(
-    conn: AsyncConnection, settings: Settings, actor: Actor, user_id: str, *, now: datetime
-) -> str:
-    """The user can no longer log in, their sessions end (session_version is bumped) and a
-    pending invitation is revoked. Returns a message for the caller."""
+async def revocable(conn: AsyncConnection, actor: Actor, user_id: str) -> Any:
+    """The user whose access the actor may revoke now (locked), or the reason why not."""
     target = await get_user(conn, actor.clinic_id, user_id, for_update=True)
     await check_may_change(conn, actor, target)
     if actor.kind == "user" and actor.id == user_id:
         raise Conflict("You cannot revoke your own access.", code="cannot_revoke_self")
     if target["status"] == "revoked":
         raise Conflict(f"The access of user {user_id} is already revoked.", code="already_revoked")
-    revoked_invitations = await invitations_repo.pending_for_user(conn, user_id)
-    for invitation_id in revoked_invitations:
-        await invitations_repo.revoke(conn, invitation_id, now)
-    await repo.set_values(
+    return target
+
+
+async def mark_revoked(
+    conn: AsyncConnection,
+    actor: Actor,
+    target: Any,
+    *,
+    revoked_invitation_ids: list[str],
+    now: datetime,
+) -> None:
+    """Set a revocable user's status to `revoked` and emit `user.access_revoked` (naming the
+    pending invitations the flow revoked with it)."""
+    await set_status(conn, target, "revoked", now)
+    changes = diff({"status": target["status"]}, {"status": "revoked"})
+    if revoked_invitation_ids:
+        changes["revokedInvitationIds"] = revoked_invitation_ids
+    await events.emit(
         conn,
-        user_id,
-        {"status": "revoked", "session_version": target["session_version"] + 1, "updated_at": now},
+        events.DomainEvent(events.USER_ACCESS_REVOKED, actor, "user", target["id"], changes, now),
     )
-    changes = audit.diff({"status": target["status"]}, {"status": "revoked"})
-    if revoked_invitations:
-        changes["revokedInvitationIds"] = revoked_invitations
-    await audit.record(
-        conn,
-        actor,
-        action="user.access_revoked",
-        target_type="user",
-        target_id=user_id,
-        changes=changes,
-        now=now,
-    )
-    if revoked_invitations:
-        return f"Access revoked for {target['email']}; their pending invitation was revoked too."
-    return f"Access revoked for {target['email']}; their sessions have ended."
 
 
-async def reactivate(
-    conn: AsyncConnection, settings: Settings, actor: Actor, user_id: str, *, now: datetime
-) -> str:
-    """Give a revoked user their access back. Returns a message for the caller.
-
-    Someone who had joined (accepted an invitation, set a password or logged in) becomes
-    active at once. Someone who never accepted goes back to `invited` with a fresh invitation
-    and a new email, since the old link was revoked with their access."""
+async def reactivatable(conn: AsyncConnection, actor: Actor, user_id: str) -> Any:
+    """The revoked user the actor may reactivate now (locked), or the reason why not."""
     target = await get_user(conn, actor.clinic_id, user_id, for_update=True)
     await check_may_change(conn, actor, target)
     if target["status"] != "revoked":
@@ -338,40 +301,30 @@ async def reactivate(
             f"User {user_id} is {state}: only users whose access was revoked can be reactivated.",
             code=f"user_{target['status']}",
         )
-    joined = (
-        target["password_hash"] is not None
-        or target["last_login_at"] is not None
-        or await invitations_repo.was_accepted(conn, user_id)
-    )
-    changes: dict[str, Any]
-    if joined:
-        await repo.set_values(conn, user_id, {"status": "active", "updated_at": now})
-        changes = audit.diff({"status": "revoked"}, {"status": "active"})
-        message = f"{target['email']} is active again and can log in."
-    else:
-        await repo.set_values(conn, user_id, {"status": "invited", "updated_at": now})
-        invitation_id = await invitations_repo.create_and_queue(
-            conn,
-            secret_key=settings.resolved_secret_key,
-            clinic_id=actor.clinic_id,
-            user_id=user_id,
-            email=target["email"],
-            inviter_id=actor.id if actor.kind == "user" else None,
-            api_key_id=actor.id if actor.kind == "api_key" else None,
-            invited_source=actor.invited_source,
-            expiry=now + settings.invitation_ttl,
-            now=now,
-        )
-        changes = audit.diff({"status": "revoked"}, {"status": "invited"})
+    return target
+
+
+async def mark_reactivated(
+    conn: AsyncConnection,
+    actor: Actor,
+    target: Any,
+    status: str,
+    *,
+    invitation_id: str | None,
+    now: datetime,
+) -> None:
+    """A revoked user becomes `active` (had joined) or `invited` (with the new invitation the
+    flow issued); emits `user.reactivated`."""
+    await set_status(conn, target, status, now)
+    changes = diff({"status": "revoked"}, {"status": status})
+    if invitation_id is not None:
         changes["invitationId"] = invitation_id
-        message = f"{target['email']} had not accepted their invitation: a new invitation was sent."
-    await audit.record(
+    await events.emit(
         conn,
-        actor,
-        action="user.reactivated",
-        target_type="user",
-        target_id=user_id,
-        changes=changes,
-        now=now,
+        events.DomainEvent(events.USER_REACTIVATED, actor, "user", target["id"], changes, now),
     )
-    return message
+
+
+async def activate(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    """The invitee accepted: their user becomes `active` (the invitation's event records it)."""
+    await repo.set_values(conn, user_id, {"status": "active", "updated_at": now})

@@ -1,4 +1,5 @@
-"""Shared plumbing of the JSON API: mutations with Idempotency-Key, JSON responses, OpenAPI bits."""
+"""Mutations under the Idempotency-Key rules: one request at a time, or grouped with
+concurrent ones (IdempotentBatcher), recorded and replayed through idempotency_store."""
 
 from __future__ import annotations
 
@@ -13,23 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import idempotency
-from .clock import utcnow
-from .context import AppContext
-from .db import Batcher
-from .errors import Problem, ValidationFailed
+from ..clock import utcnow
+from ..db import Batcher, Database
+from ..errors import ValidationFailed
+from . import idempotency_store
 
 P = TypeVar("P")
 Mutation = Callable[[AsyncConnection], Awaitable[tuple[int, dict[str, Any]]]]
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
 
 
 def _reused() -> ValidationFailed:
@@ -49,7 +40,7 @@ def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    if not key.strip() or len(key) > idempotency.MAX_KEY_LENGTH:
+    if not key.strip() or len(key) > idempotency_store.MAX_KEY_LENGTH:
         raise ValidationFailed(
             "The Idempotency-Key header must be 1 to 255 characters.",
             errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}],
@@ -92,7 +83,7 @@ class IdempotentBatcher(Generic[P]):
     ) -> list[Answer | Exception]:
         now = utcnow()
         keys = list({(i.clinic_id, i.key) for i in items if i.key is not None})
-        stored = await idempotency.find_many(conn, keys, now - self.ttl) if keys else {}
+        stored = await idempotency_store.find_many(conn, keys, now - self.ttl) if keys else {}
         outcomes: list[Answer | Exception | None] = [None] * len(items)
         leaders: dict[tuple[str, str], int] = {}
         followers: list[tuple[int, int]] = []
@@ -125,9 +116,11 @@ class IdempotentBatcher(Generic[P]):
             item = items[n]
             if item.key is not None:
                 records.append(
-                    idempotency.NewRecord(item.clinic_id, item.key, item.fingerprint, status, text)
+                    idempotency_store.NewRecord(
+                        item.clinic_id, item.key, item.fingerprint, status, text
+                    )
                 )
-        await idempotency.store_many(conn, records, now, self.ttl)
+        await idempotency_store.store_many(conn, records, now, self.ttl)
         for n, leader in followers:
             first = outcomes[leader]
             if items[n].fingerprint != items[leader].fingerprint:
@@ -140,7 +133,7 @@ class IdempotentBatcher(Generic[P]):
 
 
 async def run_batched_mutation(
-    ctx: AppContext,
+    db: Database,
     request: Request,
     batcher: IdempotentBatcher[P],
     clinic_id: str,
@@ -148,12 +141,13 @@ async def run_batched_mutation(
     payload: P,
 ) -> Response:
     """Like run_mutation, for a mutation whose work is grouped with concurrent requests'."""
-    answer: Answer = await ctx.db.write_batched(batcher, _keyed(request, clinic_id, body, payload))
+    answer: Answer = await db.write_batched(batcher, _keyed(request, clinic_id, body, payload))
     return answer.response()
 
 
 async def run_mutation(
-    ctx: AppContext,
+    db: Database,
+    ttl: timedelta,
     request: Request,
     clinic_id: str,
     body: dict[str, Any],
@@ -162,7 +156,7 @@ async def run_mutation(
     """Run mutation in one transaction; with an Idempotency-Key, record or replay its response
     (the rules of IdempotentBatcher, for one request). The response is stored in the same
     transaction as the work, so a retry after a crash finds both or neither."""
-    batcher = IdempotentBatcher(_OneMutation(mutation), ctx.settings.idempotency_ttl)
+    batcher = IdempotentBatcher(_OneMutation(mutation), ttl)
     keyed = _keyed(request, clinic_id, body, None)
 
     async def transaction(conn: AsyncConnection) -> Answer:
@@ -172,11 +166,11 @@ async def run_mutation(
         return answer
 
     try:
-        answer = await ctx.db.write(transaction)
+        answer = await db.write(transaction)
     except IntegrityError:
         # A concurrent request committed the same unique value first (PostgreSQL): run again,
         # and the checks inside the transaction now see it and answer as they should.
-        answer = await ctx.db.write(transaction)
+        answer = await db.write(transaction)
     return answer.response()
 
 
@@ -195,22 +189,6 @@ def _keyed(request: Request, clinic_id: str, body: dict[str, Any], payload: P) -
     return KeyedPayload(
         clinic_id,
         idempotency_key(request),
-        idempotency.request_fingerprint(request.method, request.url.path, body),
+        idempotency_store.request_fingerprint(request.method, request.url.path, body),
         payload,
     )
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem responses an operation can give."""
-    descriptions = {
-        400: "Malformed JSON",
-        401: "Missing or invalid API key",
-        403: "Not allowed",
-        404: "Unknown object (or one of another clinic)",
-        409: "Conflict; not retried (x-should-retry: false)",
-        413: "Body over 64 KiB",
-        415: "Body is not JSON",
-        422: "Validation failed; `errors` names every bad field",
-        429: "Rate limited; see Retry-After",
-    }
-    return {s: {"model": Problem, "description": descriptions[s]} for s in statuses}

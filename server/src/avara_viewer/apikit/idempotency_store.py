@@ -1,4 +1,5 @@
-"""Idempotency-Key records: the first response to a (clinic, key) pair, replayed on retries."""
+"""The idempotency_keys table (owned by the API kit): the first response to a (clinic, key)
+pair, found again and replayed on retries."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import Integer, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Base, UTCDateTime
+from ..db import Base, UTCDateTime
 
 MAX_KEY_LENGTH = 255
 
@@ -47,12 +48,6 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-async def find(
-    conn: AsyncConnection, clinic_id: str, key: str, not_before: datetime
-) -> StoredResponse | None:
-    return (await find_many(conn, [(clinic_id, key)], not_before)).get((clinic_id, key))
-
-
 async def find_many(
     conn: AsyncConnection, keys: list[tuple[str, str]], not_before: datetime
 ) -> dict[tuple[str, str], StoredResponse]:
@@ -83,20 +78,6 @@ class NewRecord:
     request_hash: str
     status_code: int
     body: str
-
-
-async def store(
-    conn: AsyncConnection,
-    *,
-    clinic_id: str,
-    key: str,
-    request_hash: str,
-    status_code: int,
-    body: str,
-    now: datetime,
-    ttl: timedelta,
-) -> None:
-    await store_many(conn, [NewRecord(clinic_id, key, request_hash, status_code, body)], now, ttl)
 
 
 async def store_many(

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_BODY_BYTES = 64 * 1024
 

@@ -1,21 +1,15 @@
-"""Database engines, table metadata and the read/write paths shared by every domain.
+"""SQLite: the single-writer path, and InlineConnection on which its operations run.
 
-An operation is `async def op(conn) -> T` written against SQLAlchemy's AsyncConnection API;
-it never commits. `Database.write(op)` runs it in a transaction and returns after the commit;
-`Database.read(op)` runs it on a read connection.
-
-PostgreSQL: each operation runs on a pooled asyncpg connection in its own transaction.
-
-SQLite: one writer task owns the only write connection. It takes every operation waiting in
-its queue, runs them all in one transaction, each inside its own SAVEPOINT so one failure
-does not undo the others, commits once (one fsync for many requests) and only then answers
-the callers. The operations run on a plain sqlite3 connection through a thin stand-in for
-AsyncConnection whose awaits complete at once: a batch's statements run back to back, never
-waiting behind other requests on the event loop, and only BEGIN (which may wait for another
-process's lock) and COMMIT (which waits for the disk) go to a thread. Invites of concurrent
-requests are grouped further (`write_batched`): one statement per table for the group.
-(SQLite's one write lock makes several writing connections slower, not faster.) Reads run
-on pooled connections in worker threads, one thread hand-off per read.
+One writer task owns the only write connection. It takes every operation waiting in its
+queue, runs them all in one transaction, each inside its own SAVEPOINT so one failure does
+not undo the others, commits once (one fsync for many requests) and only then answers the
+callers. The operations run on a plain sqlite3 connection through a thin stand-in for
+AsyncConnection whose awaits complete at once (hence the await rule of db.base): a batch's
+statements run back to back, never waiting behind other requests on the event loop, and only
+BEGIN (which may wait for another process's lock) and COMMIT (which waits for the disk) go to
+a thread. Payloads of one Batcher in a batch run together: one statement per table for the
+group. (SQLite's one write lock makes several writing connections slower, not faster.) Reads
+run on pooled connections in worker threads, one thread hand-off per read.
 """
 
 from __future__ import annotations
@@ -23,55 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.types import TypeDecorator
 
-from .config import Settings
+from ..config import Settings
+from .base import Batcher, Database, Operation, P, R, T, run_one, settle
 
 log = logging.getLogger("avara_viewer.db")
-
-T = TypeVar("T")
-P = TypeVar("P")
-R = TypeVar("R")
-Operation = Callable[[AsyncConnection], Awaitable[T]]
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A UTC instant stored without zone (same on SQLite and PostgreSQL), read back aware."""
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC)
 
 
 def _sqlite_path(settings: Settings) -> str:
@@ -104,12 +59,6 @@ def make_sqlite_engine(settings: Settings) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def make_async_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
-        settings.resolved_database_url, pool_size=16, max_overflow=16, pool_pre_ping=True
-    )
 
 
 class _InlineResult:
@@ -191,30 +140,17 @@ class InlineConnection:
 
 
 def run_inline(op: Operation[T], conn: Connection) -> T:
-    """Drive op to completion in this thread; its awaits must all be database calls."""
+    """Drive op to completion in this thread; its awaits must all be database calls (the
+    await rule of db.base): anything else would suspend it, and it fails."""
     coro = op(InlineConnection(conn))  # type: ignore[arg-type]
     try:
         coro.send(None)  # type: ignore[attr-defined]
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     coro.close()  # type: ignore[attr-defined]
-    raise RuntimeError("a database operation awaited something other than the database")
-
-
-class Batcher(Protocol[P, R]):
-    """Runs many requests of one kind together: one statement per table for the whole group
-    (executemany) instead of one per request. Returns one outcome per payload, in order: a
-    value, or an exception for that payload alone (a business error such as a conflict). If
-    `run` raises, the group is retried one payload at a time, each in its own SAVEPOINT."""
-
-    async def run(self, conn: AsyncConnection, payloads: list[P]) -> list[R | Exception]: ...
-
-
-async def _run_one(batcher: Batcher[P, R], conn: AsyncConnection, payload: P) -> R:
-    [outcome] = await batcher.run(conn, [payload])
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
+    raise RuntimeError(
+        "a database operation awaited something other than the database (see db.base)"
+    )
 
 
 class _Pending:
@@ -233,48 +169,22 @@ class _Pending:
         self.payload = payload
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in outcomes:
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+class SqliteDatabase(Database):
+    """One writer task for every write of this process (see the module docstring)."""
 
-
-class Database:
-    """The read and write paths (see the module docstring)."""
-
-    max_batch = 512
-    # PostgreSQL: batches in flight at once per kind, so one batch's commit overlaps the next.
-    pg_batch_writers = 2
+    is_sqlite = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.is_sqlite = settings.is_sqlite
-        self.sync_engine: Engine | None = None
-        self.engine: AsyncEngine | None = None
-        if self.is_sqlite:
-            self.sync_engine = make_sqlite_engine(settings)
-        else:
-            self.engine = make_async_engine(settings)
+        self.sync_engine = make_sqlite_engine(settings)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._busy = False
-        self._pg_queues: dict[Any, asyncio.Queue[Any]] = {}
-        self._pg_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Nothing to do: the SQLite writer task starts with the first write."""
+        """Nothing to do: the writer task starts with the first write."""
 
     async def close(self) -> None:
-        for task in self._pg_tasks:
-            task.cancel()
-        for task in self._pg_tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._pg_tasks.clear()
         if self._writer is not None:
             # Let queued and running batches commit: their callers are owed an answer.
             while (self._busy or not self._queue.empty()) and not self._writer.done():
@@ -283,21 +193,12 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             self._writer = None
-        if self.sync_engine is not None:
-            self.sync_engine.dispose()
-        if self.engine is not None:
-            await self.engine.dispose()
+        self.sync_engine.dispose()
 
     async def read(self, op: Operation[T]) -> T:
-        if self.engine is not None:
-            async with self.engine.connect() as conn:
-                result = await op(conn)
-                await conn.rollback()
-                return result
         return await asyncio.to_thread(self._read_inline, op)
 
     def _read_inline(self, op: Operation[T]) -> T:
-        assert self.sync_engine is not None
         with self.sync_engine.connect() as conn:
             try:
                 return run_inline(op, conn)
@@ -305,12 +206,13 @@ class Database:
                 conn.rollback()
 
     async def write(self, op: Operation[T]) -> T:
-        """Run op in a transaction; return only after its commit is durable."""
-        if self.engine is not None:
-            async with self.engine.begin() as conn:
-                return await op(conn)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._writer_queue().put_nowait(_Pending(op, future))
+        return await future
+
+    async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._writer_queue().put_nowait(_Pending(None, future, batcher, payload))
         return await future
 
     def _writer_queue(self) -> asyncio.Queue[_Pending]:
@@ -319,7 +221,6 @@ class Database:
         return self._queue
 
     async def _write_loop(self) -> None:
-        assert self.sync_engine is not None
         engine = self.sync_engine
         queue = self._queue
         conn: Connection | None = None
@@ -357,7 +258,7 @@ class Database:
                     with contextlib.suppress(Exception):
                         conn.close()
                     conn = None
-            _settle(outcomes)
+            settle(outcomes)
             self._busy = False
 
     def _run_batch(
@@ -383,52 +284,9 @@ class Database:
             log.info("batch of %d failed as a whole (%s); one by one", len(indexes), value)
             for i in indexes:
                 results[i] = _in_savepoint(
-                    conn, lambda c, b=batcher, p=batch[i].payload: _run_one(b, c, p)
+                    conn, lambda c, b=batcher, p=batch[i].payload: run_one(b, c, p)
                 )
         return [(item.future, *results[i]) for i, item in enumerate(batch)]
-
-    async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
-        """Queue payload for batcher; return its outcome once the group's commit is durable."""
-        if self.engine is None:
-            future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-            self._writer_queue().put_nowait(_Pending(None, future, batcher, payload))
-            return await future
-        queue_for = self._pg_queues.get(batcher)
-        if queue_for is None:
-            queue_for = self._pg_queues[batcher] = asyncio.Queue()
-            for n in range(self.pg_batch_writers):
-                self._pg_tasks.append(
-                    asyncio.create_task(self._pg_batch_loop(batcher, queue_for), name=f"batch-{n}")
-                )
-        pg_future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        queue_for.put_nowait((payload, pg_future))
-        return await pg_future
-
-    async def _pg_batch_loop(self, batcher: Batcher[Any, Any], pending: asyncio.Queue[Any]) -> None:
-        assert self.engine is not None
-        engine = self.engine
-        while True:
-            group = [await pending.get()]
-            while len(group) < self.max_batch and not pending.empty():
-                group.append(pending.get_nowait())
-            group = [(p, f) for p, f in group if not f.cancelled()]
-            if not group:
-                continue
-            outcomes: list[tuple[bool, Any]]
-            try:
-                async with engine.begin() as conn:
-                    values = await batcher.run(conn, [p for p, _ in group])
-                outcomes = [(not isinstance(v, Exception), v) for v in values]
-            except Exception as exc:
-                log.info("batch of %d failed as a whole (%s); one by one", len(group), exc)
-                outcomes = []
-                for payload, _ in group:
-                    try:
-                        async with engine.begin() as conn:
-                            outcomes.append((True, await _run_one(batcher, conn, payload)))
-                    except Exception as one_exc:
-                        outcomes.append((False, one_exc))
-            _settle([(f, ok, v) for (_, f), (ok, v) in zip(group, outcomes, strict=True)])
 
 
 def _in_savepoint(conn: Connection, op: Operation[Any]) -> tuple[bool, Any]:

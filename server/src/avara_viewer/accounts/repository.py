@@ -1,0 +1,169 @@
+"""Queries of accounts: the throttle and reset tables, and the sign-in columns of users
+(password_hash, session_version, last_login_at), which only accounts writes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clinics.models import Clinic
+from ..ids import new_uuid
+from ..users.models import User
+from .models import LoginThrottle, PasswordReset
+
+users = User.__table__
+clinics = Clinic.__table__
+throttle = LoginThrottle.__table__
+resets = PasswordReset.__table__
+
+
+async def user_with_clinic(conn: AsyncConnection, user_id: str, clinic_id: str) -> Any | None:
+    return (
+        (
+            await conn.execute(
+                select(users, clinics.c.name.label("clinic_name"))
+                .join(clinics, clinics.c.id == users.c.clinic_id)
+                .where(users.c.id == user_id, users.c.clinic_id == clinic_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def bump_session_version(conn: AsyncConnection, user_id: str) -> None:
+    await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(session_version=users.c.session_version + 1)
+    )
+
+
+async def set_password(
+    conn: AsyncConnection,
+    user_id: str,
+    password_hash: str,
+    *,
+    end_sessions: bool,
+    now: datetime | None = None,
+) -> None:
+    values: dict[str, Any] = {"password_hash": password_hash}
+    if end_sessions:
+        values["session_version"] = users.c.session_version + 1
+    if now is not None:
+        values["updated_at"] = now
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def set_last_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))
+
+
+async def throttle_row(conn: AsyncConnection, key: str) -> Any:
+    return (await conn.execute(select(throttle).where(throttle.c.key == key))).first()
+
+
+async def save_throttle(
+    conn: AsyncConnection, key: str, values: dict[str, Any], *, exists: bool
+) -> None:
+    if exists:
+        await conn.execute(update(throttle).where(throttle.c.key == key).values(**values))
+    else:
+        await conn.execute(throttle.insert().values(key=key, **values))
+
+
+async def clear_throttle(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(delete(throttle).where(throttle.c.key == key))
+
+
+async def login_candidates(conn: AsyncConnection, email_lower: str) -> list[Any]:
+    return list(
+        (
+            await conn.execute(
+                select(
+                    users.c.id, users.c.clinic_id, users.c.password_hash, users.c.session_version
+                )
+                .where(
+                    users.c.email_lower == email_lower,
+                    users.c.status == "active",
+                    users.c.has_dashboard_access.is_(True),
+                    users.c.password_hash.is_not(None),
+                )
+                .order_by(users.c.last_login_at.desc(), users.c.id)
+                .limit(5)
+            )
+        ).all()
+    )
+
+
+async def resettable_accounts(conn: AsyncConnection, email_lower: str) -> list[Any]:
+    """Active users with dashboard access under this address (one per clinic)."""
+    return list(
+        (
+            await conn.execute(
+                select(users.c.id, users.c.clinic_id, users.c.email).where(
+                    users.c.email_lower == email_lower,
+                    users.c.status == "active",
+                    users.c.has_dashboard_access.is_(True),
+                )
+            )
+        ).all()
+    )
+
+
+async def resets_since(conn: AsyncConnection, user_id: str, since: datetime) -> int:
+    return int(
+        (
+            await conn.execute(
+                select(func.count())
+                .select_from(resets)
+                .where(resets.c.user_id == user_id, resets.c.created_at > since)
+            )
+        ).scalar()
+        or 0
+    )
+
+
+async def insert_reset(
+    conn: AsyncConnection, user_id: str, hashed: str, expires: datetime, now: datetime
+) -> None:
+    await conn.execute(
+        resets.insert().values(
+            id=new_uuid(), user_id=user_id, token_hash=hashed, expires_at=expires, created_at=now
+        )
+    )
+
+
+async def reset_with_user(conn: AsyncConnection, hashed: str) -> Any:
+    return (
+        (
+            await conn.execute(
+                select(
+                    resets.c.id.label("reset_id"),
+                    resets.c.expires_at,
+                    resets.c.used_at,
+                    users.c.id,
+                    users.c.email,
+                    users.c.first_name,
+                    users.c.last_name,
+                    users.c.status,
+                    users.c.has_dashboard_access,
+                )
+                .join(users, users.c.id == resets.c.user_id)
+                .where(resets.c.token_hash == hashed)
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
+async def use_up_resets(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await conn.execute(
+        update(resets)
+        .where(resets.c.user_id == user_id, resets.c.used_at.is_(None))
+        .values(used_at=now)
+    )

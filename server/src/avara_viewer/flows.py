@@ -1,0 +1,245 @@
+"""Flows: the changes that span domains, composed from the owning services in one transaction.
+
+A flow is the one way to do its change, whichever way in asked for it (the API, the
+dashboard, the command line, next SCIM). Domains never call each other's writers: users/ and
+invitations/ do not import each other, and each service emits the domain event of its own
+change. Flows run inside a transaction given to them and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from . import events
+from .accounts import service as accounts
+from .actor import Actor
+from .audit.service import diff
+from .clinics import service as clinics
+from .config import Settings
+from .errors import Conflict, NotFound
+from .invitations import service as invitations
+from .invitations.service import InvitationView
+from .users import service as users
+from .users.schemas import UserInviteRequest, UserUpdateRequest
+from .users.service import InviteItem
+
+T = TypeVar("T")
+
+
+async def retry_on_integrity_error(write: Callable[[], Awaitable[T]]) -> T:
+    """Run a write once more when it lost a race on a unique value (PostgreSQL: a concurrent
+    transaction committed the same address first); the second run's checks see the winner and
+    answer as they should (a Conflict, a replay)."""
+    try:
+        return await write()
+    except IntegrityError:
+        return await write()
+
+
+# --- inviting -----------------------------------------------------------------------------
+
+
+async def invite(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    request: UserInviteRequest,
+    *,
+    now: datetime,
+    level: str | None = None,
+) -> dict[str, Any]:
+    """Invite one person: a pending user, a `sent` invitation, its queued email and the
+    `user.invited` event. Returns the users row; raises the Conflict of a taken address."""
+    [outcome] = await invite_many(conn, settings, [InviteItem(actor, request, now, level)])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def invite_many(
+    conn: AsyncConnection, settings: Settings, items: list[InviteItem]
+) -> list[dict[str, Any] | Conflict]:
+    """Invite several people at once (one statement per table; the API's concurrent requests,
+    a CSV file): the users row of each item, or the Conflict of an address the clinic
+    already has (or that comes earlier in `items`)."""
+    outcomes = await users.add_invited_many(conn, items)
+    made = [(item, o) for item, o in zip(items, outcomes, strict=True) if isinstance(o, dict)]
+    if not made:
+        return outcomes
+    now = max(item.now for item, _ in made)
+    invitation_ids = await invitations.issue_many(
+        conn,
+        settings,
+        [invitations.new_for(settings, i.actor, row["id"], row["email"], i.now) for i, row in made],
+        now,
+    )
+    await events.emit_many(
+        conn,
+        [
+            events.DomainEvent(
+                events.USER_INVITED,
+                item.actor,
+                "user",
+                row["id"],
+                diff({}, {**users.audited_fields(row), "invitationId": invitation_id}),
+                item.now,
+            )
+            for (item, row), invitation_id in zip(made, invitation_ids, strict=True)
+        ],
+    )
+    return outcomes
+
+
+async def invite_owner(
+    conn: AsyncConnection,
+    settings: Settings,
+    clinic_id: str,
+    request: UserInviteRequest,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """The operator invites a clinic owner from the command line (the only way to make one)."""
+    if await clinics.clinic_name(conn, clinic_id) is None:
+        raise NotFound(f"No clinic with id {clinic_id}.")
+    actor = Actor(clinic_id=clinic_id, kind="cli", id=None)
+    return await invite(conn, settings, actor, request, now=now, level="owner")
+
+
+# --- a user's access ----------------------------------------------------------------------
+
+
+async def revoke_access(
+    conn: AsyncConnection, settings: Settings, actor: Actor, user_id: str, *, now: datetime
+) -> str:
+    """The user can no longer log in, their sessions end and a pending invitation is revoked.
+    Returns a message for the caller."""
+    target = await users.revocable(conn, actor, user_id)
+    revoked_invitations = await invitations.revoke_pending_for_user(conn, user_id, now)
+    await accounts.end_sessions(conn, user_id)
+    await users.mark_revoked(
+        conn, actor, target, revoked_invitation_ids=revoked_invitations, now=now
+    )
+    if revoked_invitations:
+        return f"Access revoked for {target['email']}; their pending invitation was revoked too."
+    return f"Access revoked for {target['email']}; their sessions have ended."
+
+
+async def reactivate(
+    conn: AsyncConnection, settings: Settings, actor: Actor, user_id: str, *, now: datetime
+) -> str:
+    """Give a revoked user their access back. Returns a message for the caller.
+
+    Someone who had joined (accepted an invitation, set a password or logged in) becomes
+    active at once. Someone who never accepted goes back to `invited` with a fresh invitation
+    and a new email, since the old link was revoked with their access."""
+    target = await users.reactivatable(conn, actor, user_id)
+    joined = (
+        target["password_hash"] is not None
+        or target["last_login_at"] is not None
+        or await invitations.was_accepted(conn, user_id)
+    )
+    if joined:
+        await users.mark_reactivated(conn, actor, target, "active", invitation_id=None, now=now)
+        return f"{target['email']} is active again and can log in."
+    [invitation_id] = await invitations.issue_many(
+        conn, settings, [invitations.new_for(settings, actor, user_id, target["email"], now)], now
+    )
+    await users.mark_reactivated(
+        conn, actor, target, "invited", invitation_id=invitation_id, now=now
+    )
+    return f"{target['email']} had not accepted their invitation: a new invitation was sent."
+
+
+# --- a pending invitation, changed by the clinic ------------------------------------------
+
+
+async def update_invitation(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    invitation_id: str,
+    update: UserUpdateRequest,
+    *,
+    now: datetime,
+) -> Any:
+    """Edit a `sent` invitation's pending user; returns the updated joined row."""
+    invitation = await invitations.get_invitation(
+        conn, actor.clinic_id, invitation_id, for_update=True
+    )
+    invitations.require_sent(invitation, "edited")
+    user = await users.get_user(conn, actor.clinic_id, invitation["user_id"], for_update=True)
+    await users.check_may_change(conn, actor, user)
+    _, changes = await users.apply_field_update(conn, actor, user, update, now=now)
+    if changes:
+        await invitations.record_edit(conn, actor, invitation_id, changes, now)
+    return await invitations.get_invitation(conn, actor.clinic_id, invitation_id)
+
+
+async def revoke_invitation(
+    conn: AsyncConnection,
+    settings: Settings,
+    actor: Actor,
+    *,
+    invitation_id: str | None = None,
+    user_id: str | None = None,
+    now: datetime,
+) -> str:
+    """Revoke a `sent` invitation named by its id or its user's id; the link dies at once.
+
+    The pending user's status becomes `revoked` too (they cannot join any more);
+    reactivate brings them back with a fresh invitation."""
+    invitations.check_target(invitation_id, user_id)
+    if invitation_id is None:
+        assert user_id is not None
+        await users.get_user(conn, actor.clinic_id, user_id, for_update=True)
+        invitation_id = await invitations.latest_id_for_user(conn, user_id)
+    invitation = await invitations.get_invitation(
+        conn, actor.clinic_id, invitation_id, for_update=True
+    )
+    invitations.require_sent(invitation, "revoked")
+    user = await users.get_user(conn, actor.clinic_id, invitation["user_id"], for_update=True)
+    await users.check_may_change(conn, actor, user)
+    user_status_change = None
+    if user["status"] == "invited":
+        await users.set_status(conn, user, "revoked", now)
+        user_status_change = {"before": "invited", "after": "revoked"}
+    return await invitations.revoke(
+        conn, actor, invitation, user_status_change=user_status_change, now=now
+    )
+
+
+async def resend_invitation(
+    conn: AsyncConnection, settings: Settings, actor: Actor, invitation_id: str, *, now: datetime
+) -> Any:
+    """A new link, expiry and email for a `sent` invitation the actor may change."""
+    invitation = await invitations.get_invitation(
+        conn, actor.clinic_id, invitation_id, for_update=True
+    )
+    invitations.require_sent(invitation, "resent")
+    user = await users.get_user(conn, actor.clinic_id, invitation["user_id"])
+    await users.check_may_change(conn, actor, user)
+    return await invitations.resend(conn, settings, actor, invitation, now=now)
+
+
+# --- the invitee's answer -----------------------------------------------------------------
+
+
+async def accept_invitation(
+    conn: AsyncConnection, token: str, password_hash: str | None, now: datetime
+) -> InvitationView:
+    """The invitation is accepted and its user active (with their password, if any)."""
+    view = await invitations.accept(conn, token, with_password=password_hash is not None, now=now)
+    await users.activate(conn, view.user_id, now)
+    if password_hash is not None:
+        await accounts.set_password(conn, view.user_id, password_hash)
+    return view
+
+
+async def decline_invitation(conn: AsyncConnection, token: str, now: datetime) -> InvitationView:
+    """The invitation is rejected; its user stays `invited` (the clinic may revoke them)."""
+    return await invitations.decline(conn, token, now)
