@@ -470,7 +470,7 @@ def sso_configure(
     from .accounts.oidc import OidcError, RelyingParty
     from .actor import Actor
     from .clock import utcnow
-    from .db import Database
+    from .db import open_database
     from .errors import ProblemError
 
     settings = _settings()
@@ -479,7 +479,7 @@ def sso_configure(
     )
 
     async def main() -> sso.SsoSettings:
-        db, relying_party = Database(settings), RelyingParty()
+        db, relying_party = open_database(settings), RelyingParty()
         await db.start()
         try:
             actor = Actor(clinic_id=clinic, kind="cli", id=None)
