@@ -105,7 +105,10 @@ def serve(
         access_log=False,  # the request middleware writes the access log, with request ids
         log_config=None,
         log_level="info",
-        proxy_headers=True,
+        # X-Forwarded-For only from the proxies the operator names; otherwise the peer
+        # address is the client's (uvicorn would trust loopback by default).
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies or "",
         server_header=False,
         limit_concurrency=settings.limit_concurrency,
         timeout_keep_alive=5,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     # Addresses or networks (comma-separated) of reverse proxies whose X-Forwarded-For is
     # believed; unset, the header is ignored and the peer address is the client's.
     trusted_proxies: str | None = None
+    # false: clinics' MFA policies are not enforced at password sign-in (people may still
+    # enrol, and an owner's break-glass sign-in under required SSO always needs MFA). For
+    # demos and the tests of other features; production keeps the default.
+    mfa_enforced: bool = True
 
     @field_validator(
         "invitation_ttl",
@@ -90,6 +95,18 @@ class Settings(BaseSettings):
         if isinstance(value, (str, int, timedelta)):
             return parse_duration(value)
         raise ValueError("expected a duration such as 7d, 12h, 30m or a number of seconds")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for item in value.split(","):
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item.strip()!r} is not an IP address or network") from None
+        return ",".join(item.strip() for item in value.split(","))
 
     @field_validator("public_url")
     @classmethod

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .accounts import sessions as account_sessions
 from .actor import Actor
 from .audit import service as audit
 
@@ -108,3 +109,21 @@ async def emit_many(conn: AsyncConnection, events: Sequence[DomainEvent]) -> Non
             for e in events
         ],
     )
+    await end_sessions_on_access_change(conn, events)
+
+
+# A change to what a person may do ends their dashboard sessions, whichever way in made it
+# (API, dashboard, SCIM): they sign in again under the new rules.
+_ACCESS_FIELDS = ("level", "hasDashboardAccess")
+
+
+async def end_sessions_on_access_change(
+    conn: AsyncConnection, events: Sequence[DomainEvent]
+) -> None:
+    for event in events:
+        if event.target_type != "user" or event.target_id is None:
+            continue
+        if event.type == USER_ACCESS_REVOKED or (
+            event.type == USER_UPDATED and any(f in event.changes for f in _ACCESS_FIELDS)
+        ):
+            await account_sessions.end_all(conn, event.target_id)

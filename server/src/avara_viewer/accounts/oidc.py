@@ -113,6 +113,8 @@ class Identity:
     subject: str
     email: str | None
     email_verified: bool
+    given_name: str | None = None
+    family_name: str | None = None
 
 
 @dataclass
@@ -314,6 +316,8 @@ class RelyingParty:
             subject=str(claims["sub"]),
             email=email.strip() if isinstance(email, str) and email.strip() else None,
             email_verified=email_is_verified(claims),
+            given_name=_text(claims.get("given_name")),
+            family_name=_text(claims.get("family_name")),
         )
 
     async def _key_set(self, jwks_uri: str, *, want_kid: object) -> KeySet:
@@ -356,6 +360,10 @@ def email_is_verified(claims: dict[str, Any]) -> bool:
     sends no email_verified and says instead, in `xms_edov`, that the domain is verified."""
     verified = claims.get("email_verified", claims.get("xms_edov"))
     return verified is True or (isinstance(verified, str) and verified.lower() == "true")
+
+
+def _text(value: object) -> str | None:
+    return value.strip()[:200] or None if isinstance(value, str) else None
 
 
 def _kids(keys: KeySet) -> set[Any]:

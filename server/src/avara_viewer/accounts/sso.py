@@ -273,6 +273,17 @@ async def linked_subject(conn: AsyncConnection, user_id: str) -> tuple[str, str]
     return (row.issuer, row.subject) if row is not None else None
 
 
+async def subject_owner(
+    conn: AsyncConnection, clinic_id: str, issuer: str, subject: str
+) -> str | None:
+    """The person of the clinic this provider `sub` is linked to, if any."""
+    return await conn.scalar(
+        select(links.c.user_id).where(
+            links.c.clinic_id == clinic_id, links.c.issuer == issuer, links.c.subject == subject
+        )
+    )
+
+
 async def link(
     conn: AsyncConnection, clinic_id: str, user_id: str, issuer: str, subject: str, now: datetime
 ) -> None:

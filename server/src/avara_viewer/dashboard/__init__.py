@@ -8,10 +8,22 @@ from starlette.staticfiles import StaticFiles
 
 def mount(app: FastAPI) -> None:
     """Add the dashboard's pages, its stylesheet and its security headers to the app."""
-    from . import admin, audit_pages, clinic_pages, invite_pages, public
+    from . import (
+        account_pages,
+        admin,
+        audit_pages,
+        clinic_pages,
+        invite_pages,
+        public,
+        settings_pages,
+        signin,
+    )
     from .web import STATIC, SecurityHeaders
 
     app.include_router(public.router)
+    app.include_router(signin.router)
+    app.include_router(account_pages.router)
+    app.include_router(settings_pages.router)
     # Before admin: /users/new and /users/bulk must win over /users/{user_id}.
     app.include_router(invite_pages.router)
     app.include_router(admin.router)

@@ -44,6 +44,8 @@ NOTICES = {
     "reactivated": "Access restored.",
     "resent": "A new invitation email is on its way; the previous link no longer works.",
     "invitation-revoked": "Invitation revoked; its link no longer works.",
+    "mfa-reset": "Two-step verification was reset and their sessions have ended. They set it "
+    "up again at their next sign-in (when the clinic requires it).",
 }
 
 
@@ -105,12 +107,6 @@ async def directory(request: Request) -> Response:
         next_url=page_url(page_number + 1) if page_number < pages else None,
         notice=notice_of(request),
     )
-
-
-@router.get("/profile")
-async def profile(request: Request) -> Response:
-    me = await require_user(request)
-    return redirect(request, f"/users/{me.id}")
 
 
 @router.get("/users/{user_id}")

@@ -157,6 +157,12 @@ async def get_user(
     return row
 
 
+async def by_email(conn: AsyncConnection, clinic_id: str, email: str) -> Any | None:
+    """The clinic's user with this address (compared ignoring case), or None."""
+    user_id = await repo.id_by_email(conn, clinic_id, email_key(email))
+    return await repo.get(conn, clinic_id, user_id) if user_id is not None else None
+
+
 async def existing_emails(conn: AsyncConnection, clinic_id: str, emails: list[str]) -> set[str]:
     """Which of these addresses (lower-cased) the clinic already has."""
     return await repo.existing_emails(conn, clinic_id, (email_key(e) for e in emails))

@@ -24,7 +24,15 @@ const idTokenTtl = Number(process.env.PROVIDER_ID_TOKEN_TTL || '3600');
 function claimsOf(login) {
   const unverified = login.startsWith('unverified:');
   const address = (unverified ? login.slice('unverified:'.length) : login).split('#')[0];
-  return { sub: login, email: address, email_verified: !unverified, name: address };
+  const local = address.split('@')[0];
+  return {
+    sub: login,
+    email: address,
+    email_verified: !unverified,
+    name: `${local} Tester`,
+    given_name: local,
+    family_name: 'Tester',
+  };
 }
 
 const provider = new Provider(issuer, {
@@ -41,7 +49,7 @@ const provider = new Provider(issuer, {
   }],
   jwks: JSON.parse(readFileSync(env('PROVIDER_JWKS_FILE'), 'utf8')),
   cookies: { keys: ['test-provider-cookie-key'] },
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name', 'family_name'] },
   // Put the scope's claims in the ID token (as Google and Okta do) rather than only in userinfo.
   conformIdTokenClaims: false,
   pkce: { required: () => true },
