@@ -4,7 +4,7 @@ the browser back to it), and Debian's chromium."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,14 @@ def sso_server(
     srv.destroy()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from playwright.sync_api import expect
+
+    # Sign-ins go through two servers and several redirects: wait longer than the default 5 s
+    # for what a page shows on a loaded machine (still bounded).
+    expect.set_options(timeout=15_000)
+
+
 # Per module, as in the dashboard tests: sync Playwright owns the main thread's event loop.
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
@@ -61,3 +69,20 @@ def tab(browser: Any, sso_server: Server) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture
+def private_server(
+    backend: str, smtp_sink: SmtpSink, tmp_path: Path
+) -> Iterator[Callable[..., Server]]:
+    """Servers of one test, with settings of their own (a short idle timeout, a proxy)."""
+    made: list[Server] = []
+
+    def make(**settings: str) -> Server:
+        srv = signin_server(backend, tmp_path / f"srv{len(made)}", smtp_sink.url, **settings)
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.destroy()

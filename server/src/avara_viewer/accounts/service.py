@@ -19,14 +19,14 @@ from . import sessions
 
 # Failed sign-ins are counted under three keys, each in a 15-minute window: the account from
 # one address (5: a person mistyping, locked for 15 minutes), the account from anywhere (10: an
-# attacker rotating addresses gets no more), and the address whatever the account (30: password
+# attacker rotating addresses gets no more), and the address whatever the account (100: password
 # spraying across accounts). An attempt is counted *before* its password is checked, by one
 # atomic increment, so concurrent guesses cannot slip past a limit.
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
 PAIR_LIMIT = 5
 ACCOUNT_LIMIT = 10
-ADDRESS_LIMIT = 30
+ADDRESS_LIMIT = 100
 # Wrong second-factor codes of one person (whatever the address).
 MFA_LIMIT = 5
 RESET_TTL = timedelta(hours=1)

@@ -118,6 +118,7 @@ async def change_password(request: Request) -> Response:
     stored = await ctx.db.read(lambda conn: accounts.password_hash_of(conn, me.id))
     if stored is None or not await security.verify_password(stored, current):
         return again(401, {"current_password": "This is not your current password."})
+    await ctx.db.write(lambda conn: accounts.attempt_succeeded(conn, attempt))
     errors = security.password_problems(
         new,
         confirmation,
@@ -133,7 +134,6 @@ async def change_password(request: Request) -> Response:
 
     async def work(conn: AsyncConnection) -> None:
         now = utcnow()
-        await accounts.attempt_succeeded(conn, attempt)
         ended = await accounts.change_password(
             conn, me.id, password_hash, me.session.public_id, now
         )

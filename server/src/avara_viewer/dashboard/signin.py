@@ -505,7 +505,9 @@ async def oidc_callback(request: Request) -> Response:
     state = params.get("state", "")[:200]
     expected = request.cookies.get(STATE_COOKIE, "")
     if not state or not expected or not constant_time_equal(state, expected):
-        return refuse(
+        # The browser's own sign-in in progress (its cookie) stays usable.
+        return error_page(
+            request,
             400,
             "This sign-in could not be verified",
             "The answer from your organisation's sign-in does not belong to a sign-in started "
