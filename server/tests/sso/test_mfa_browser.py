@@ -59,6 +59,7 @@ def test_totp_enrolment_sign_in_replay_and_recovery_codes(
     expect(tab.locator("#mfa-error")).to_contain_text("not right")
     tab.get_by_label("Code from the app").fill(app.code())
     tab.get_by_role("button", name="Turn on two-step verification").click()
+    expect(tab.locator("#recovery-codes li")).to_have_count(10)
     codes = [c.strip() for c in tab.locator("#recovery-codes li").all_inner_texts()]
     assert len(codes) == 10 and len(set(codes)) == 10
     tab.get_by_role("link", name="I have saved them, continue").click()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import policy
 from .session_models import DashboardSession
 
 sessions = DashboardSession.__table__
@@ -120,8 +121,9 @@ async def touch(
     now: datetime,
     idle_timeout: timedelta,
 ) -> Lookup:
-    """The session of `token` with its idle deadline moved forward, or why it is gone (an ended
-    session's row is deleted here)."""
+    """The session of `token` with its idle deadline moved forward (by the clinic's idle
+    timeout, `idle_timeout` when it has none), or why it is gone (an ended session's row is
+    deleted here)."""
     if not token or len(token) > 100:
         return Lookup(None, None)
     id_hash = token_hash(server_secret, token)
@@ -133,7 +135,10 @@ async def touch(
     if reason is not None:
         await conn.execute(delete(sessions).where(sessions.c.id_hash == id_hash))
         return Lookup(None, reason)
-    idle_expires_at = min(now + idle_timeout, found.expires_at)
+    # The clinic's idle timeout as it is now (an admin may have shortened it), else the
+    # server's.
+    clinic_policy = await policy.of_clinic(conn, found.clinic_id)
+    idle_expires_at = min(now + clinic_policy.idle_timeout_or(idle_timeout), found.expires_at)
     await conn.execute(
         update(sessions)
         .where(sessions.c.id_hash == id_hash)

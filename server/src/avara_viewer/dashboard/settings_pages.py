@@ -36,7 +36,8 @@ from .web import (
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
 NOTICES = {
-    "policy-saved": "Sign-in rules saved. They apply from each person's next sign-in.",
+    "policy-saved": "Sign-in rules saved. The idle timeout applies at once; two-step "
+    "verification from each person's next sign-in.",
     "sso-saved": "Single sign-on saved.",
     "ended": "The session has ended.",
 }
