@@ -15,9 +15,8 @@ from starlette.responses import Response
 from . import __version__, errors
 from .apikit.responses import json_response
 from .config import Settings
-from .context import AppContext
+from .context import AppContext, delivery_loop
 from .dashboard import mount as mount_dashboard
-from .email.delivery import DeliveryLoop
 from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
@@ -38,7 +37,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         await ctx.db.start()
         delivery: asyncio.Task[None] | None = None
         if deliver_email:
-            loop = DeliveryLoop(settings, ctx.db, ctx.outbox_wakeup)
+            loop = delivery_loop(settings, ctx.db, ctx.outbox_wakeup)
             delivery = asyncio.create_task(loop.run(), name="avara-viewer-email")
         try:
             yield

@@ -17,7 +17,7 @@ from . import flows
 from .actor import Actor
 from .clock import utcnow
 from .config import Settings
-from .db import Database, open_database
+from .db import Database, open_database, retry_on_integrity_error
 from .errors import Conflict
 from .fields import email_key
 from .users import service as users
@@ -118,7 +118,7 @@ async def _invite_chunk(
 ) -> list[RowResult]:
     now = utcnow()
     items = [InviteItem(actor, p.request, now) for p in chunk if p.request is not None]
-    outcomes = await flows.retry_on_integrity_error(
+    outcomes = await retry_on_integrity_error(
         lambda: db.write(lambda conn: flows.invite_many(conn, settings, items))
     )
     # Someone invited an address between our check and our insert: flows answer a Conflict.

@@ -17,7 +17,7 @@ from .config import Settings
 app = typer.Typer(no_args_is_help=True, help="Avara Viewer: user management for imaging clinics.")
 clinics_app = typer.Typer(no_args_is_help=True, help="Manage clinics.")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys.")
-owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners.")
+owners_app = typer.Typer(no_args_is_help=True, help="Invite clinic owners, revoke their access.")
 app.add_typer(clinics_app, name="clinics")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(owners_app, name="owners")
@@ -124,8 +124,8 @@ def worker(
     ] = None,
 ) -> None:
     """Deliver queued email only (run beside several `serve --no-email` processes)."""
+    from .context import delivery_loop
     from .db import open_database
-    from .email.delivery import DeliveryLoop
     from .ops.logs import configure
 
     settings = _settings()
@@ -140,7 +140,7 @@ def worker(
     async def main() -> None:
         db = open_database(settings)
         await db.start()
-        task = asyncio.create_task(DeliveryLoop(settings, db).run())
+        task = asyncio.create_task(delivery_loop(settings, db).run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -257,6 +257,44 @@ def owners_invite(
         return
     err.print(f"Invited owner {row['email']}; the invitation email is queued.")
     typer.echo(row["id"])
+
+
+@owners_app.command("revoke")
+def owners_revoke(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    user: Annotated[str, typer.Option(help="The owner's user id.")],
+) -> None:
+    """Revoke an owner's access: owners are changed only here. Refused when they are the
+    clinic's only active owner (invite another one first)."""
+    _owner_action(clinic, user, "revoke")
+
+
+@owners_app.command("reactivate")
+def owners_reactivate(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    user: Annotated[str, typer.Option(help="The owner's user id.")],
+) -> None:
+    """Give a revoked owner their access back."""
+    _owner_action(clinic, user, "reactivate")
+
+
+def _owner_action(clinic: str, user: str, action: str) -> None:
+    from . import flows
+    from .actor import Actor
+    from .clock import utcnow
+    from .errors import ProblemError
+
+    settings = _settings()
+    actor = Actor(clinic_id=clinic, kind="cli", id=None)
+    operation = flows.revoke_access if action == "revoke" else flows.reactivate
+    try:
+        message = _with_db(
+            settings, lambda conn: operation(conn, settings, actor, user, now=utcnow())
+        )
+    except ProblemError as exc:
+        _fail(exc.detail)
+        return
+    err.print(message)
 
 
 @app.command()

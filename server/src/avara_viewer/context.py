@@ -1,5 +1,6 @@
 """The composition root: what a running server shares between requests — settings, database,
-authenticator, rate limiter, the invite batcher and the outbox wake-up — made at start-up."""
+authenticator, rate limiter, the invite batcher and the outbox wake-up — made at start-up;
+and the email delivery loop with every kind of email registered."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from . import flows
+from .accounts.emails import PasswordResetEmails
 from .accounts.oidc import RelyingParty
 from .apikit.idempotent import IdempotentBatcher
 from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
 from .config import Settings
 from .db import Database, open_database
+from .email.delivery import DeliveryLoop
+from .email.kinds import EmailKinds
+from .invitations.emails import InvitationEmails
+from .ops import metrics
 from .ops.ratelimit import RateLimiter
 from .users import service as users_service
 from .users.schemas import user_wire
@@ -69,3 +75,18 @@ async def api_principal(request: Request) -> ApiPrincipal:
     principal = await ctx.authenticator.authenticate(request, ctx.db.read)
     ctx.rate_limiter.check(principal.api_key_id)
     return principal
+
+
+def email_kinds(settings: Settings) -> EmailKinds:
+    """Every kind of email this server sends (see email.kinds)."""
+    return EmailKinds([InvitationEmails(settings), PasswordResetEmails(settings)])
+
+
+def delivery_loop(
+    settings: Settings, db: Database, wakeup: asyncio.Event | None = None
+) -> DeliveryLoop:
+    """The outbox's delivery loop, with this server's email kinds, counting outcomes in the
+    metrics."""
+    return DeliveryLoop(
+        settings, db, email_kinds(settings), wakeup, observe=metrics.record_email_outcomes
+    )

@@ -8,12 +8,10 @@ change. Flows run inside a transaction given to them and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import events
@@ -34,16 +32,6 @@ from .users.schemas import UserInviteRequest, UserUpdateRequest
 from .users.service import InviteItem
 
 T = TypeVar("T")
-
-
-async def retry_on_integrity_error(write: Callable[[], Awaitable[T]]) -> T:
-    """Run a write once more when it lost a race on a unique value (PostgreSQL: a concurrent
-    transaction committed the same address first); the second run's checks see the winner and
-    answer as they should (a Conflict, a replay)."""
-    try:
-        return await write()
-    except IntegrityError:
-        return await write()
 
 
 # --- inviting -----------------------------------------------------------------------------

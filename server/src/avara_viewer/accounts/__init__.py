@@ -1,1 +1,2 @@
-"""Accounts: what a person does to sign in — passwords, sessions, password resets, login throttling, MFA and single sign-on links."""
+"""Accounts: what a person does to sign in — passwords, sessions, password resets, login
+throttling, MFA and single sign-on links."""

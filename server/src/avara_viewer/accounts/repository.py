@@ -1,5 +1,6 @@
-"""Queries of accounts: the throttle and reset tables, and the sign-in columns of users
-(password_hash, session_version, last_login_at), which only accounts writes."""
+"""Queries of accounts: the throttle and reset tables (written only here), and reads of the
+users a sign-in is about. The sign-in columns of users are written by users/ on accounts'
+request (users.service.set_password, record_login)."""
 
 from __future__ import annotations
 
@@ -37,21 +38,8 @@ async def user_with_clinic(conn: AsyncConnection, user_id: str, clinic_id: str) 
     )
 
 
-async def set_password(
-    conn: AsyncConnection, user_id: str, password_hash: str, *, now: datetime | None = None
-) -> None:
-    values: dict[str, Any] = {"password_hash": password_hash}
-    if now is not None:
-        values["updated_at"] = now
-    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
-
-
 async def password_hash_of(conn: AsyncConnection, user_id: str) -> str | None:
     return await conn.scalar(select(users.c.password_hash).where(users.c.id == user_id))
-
-
-async def set_last_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))
 
 
 async def count_failure(

@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..email import outbox
 from ..ids import derive_token, keyed_hash, token_hash
 from ..links import LinkUnusable
+from ..users import service as users
 from . import repository as repo
 from . import sessions
+from .emails import PASSWORD_RESET_EMAIL, RESET_PURPOSE
 
 # Failed sign-ins are counted under three keys, each in a 15-minute window: the account from
 # one address (5: a person mistyping, locked for 15 minutes), the account from anywhere (10: an
@@ -31,7 +33,6 @@ ADDRESS_LIMIT = 100
 MFA_LIMIT = 5
 RESET_TTL = timedelta(hours=1)
 RESET_COOLDOWN = timedelta(seconds=60)
-RESET_PURPOSE = "password-reset"
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -62,14 +63,14 @@ async def access_revoked(conn: AsyncConnection, user_id: str, now: datetime) -> 
 
 async def set_password(conn: AsyncConnection, user_id: str, password_hash: str) -> None:
     """The password an invitee chose when accepting."""
-    await repo.set_password(conn, user_id, password_hash)
+    await users.set_password(conn, user_id, password_hash)
 
 
 async def change_password(
     conn: AsyncConnection, user_id: str, password_hash: str, keep_public_id: str, now: datetime
 ) -> int:
     """The person changed their password: every other session ends, open reset links die."""
-    await repo.set_password(conn, user_id, password_hash, now=now)
+    await users.set_password(conn, user_id, password_hash, now=now)
     await repo.use_up_resets(conn, user_id, now)
     return await sessions.end_all(conn, user_id, keep_public_id=keep_public_id)
 
@@ -142,7 +143,7 @@ async def login_candidates(conn: AsyncConnection, email: str) -> list[Any]:
 
 
 async def record_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
-    await repo.set_last_login(conn, user_id, now)
+    await users.record_login(conn, user_id, now)
 
 
 # --- password resets ----------------------------------------------------------------------
@@ -164,7 +165,7 @@ async def request_password_reset(
         await outbox.enqueue(
             conn,
             clinic_id=account.clinic_id,
-            kind=outbox.PASSWORD_RESET,
+            kind=PASSWORD_RESET_EMAIL,
             subject_id=account.id,
             recipient=account.email,
             payload={"nonce": nonce, "expiresAt": expires.isoformat()},
@@ -194,5 +195,5 @@ async def complete_password_reset(
     """Set the new password, use up every open reset link and end every session."""
     row = await reset_by_token(conn, token, now)
     await repo.use_up_resets(conn, row["id"], now)
-    await repo.set_password(conn, row["id"], password_hash, now=now)
+    await users.set_password(conn, row["id"], password_hash, now=now)
     await sessions.end_all(conn, row["id"])

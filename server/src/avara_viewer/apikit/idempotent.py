@@ -9,13 +9,12 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..clock import utcnow
-from ..db import Batcher, Database
+from ..db import Batcher, Database, retry_on_integrity_error
 from ..errors import ValidationFailed
 from . import idempotency_store
 
@@ -165,12 +164,7 @@ async def run_mutation(
             raise answer
         return answer
 
-    try:
-        answer = await db.write(transaction)
-    except IntegrityError:
-        # A concurrent request committed the same unique value first (PostgreSQL): run again,
-        # and the checks inside the transaction now see it and answer as they should.
-        answer = await db.write(transaction)
+    answer = await retry_on_integrity_error(lambda: db.write(transaction))
     return answer.response()
 
 

@@ -158,6 +158,7 @@ async def edit(request: Request, user_id: str) -> Response:
     form = await form_data(request)
     data = forms.wire_from_form(form, with_email=False)
     update_request, errors = forms.check(UserUpdateRequest, data)
+    status = 422
     if update_request is not None:
         actor = actor_of(request, me)
         try:
@@ -170,10 +171,12 @@ async def edit(request: Request, user_id: str) -> Response:
             if not exc.errors:
                 raise
             errors = {e["field"]: e["message"] for e in exc.errors}
+            status = exc.status
         else:
             return redirect(request, f"/users/{user_id}?notice=updated")
     return page(
-        request, "edit.html", status=422, user=row, values=data, errors=errors, roles=CLINIC_ROLES
+        request, "edit.html", status=status, user=row, values=data, errors=errors,
+        roles=CLINIC_ROLES,
     )
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from .. import flows
 from ..clock import utcnow
+from ..db import retry_on_integrity_error
 from ..errors import Conflict
 from ..fields import CLINIC_ROLES
 from ..users import csv_rows
@@ -56,7 +57,7 @@ async def invite(request: Request) -> Response:
             return await flows.invite(conn, ctx.settings, actor, invite_request, now=utcnow())
 
         try:
-            row = await flows.retry_on_integrity_error(lambda: ctx.db.write(op))
+            row = await retry_on_integrity_error(lambda: ctx.db.write(op))
         except Conflict as exc:
             errors = {"email": exc.detail}
         else:
@@ -148,7 +149,7 @@ async def bulk(request: Request) -> Response:
 
     now = utcnow()
     items = [InviteItem(actor, row.request, now) for row in ready]
-    outcomes = await flows.retry_on_integrity_error(
+    outcomes = await retry_on_integrity_error(
         lambda: ctx.db.write(lambda conn: flows.invite_many(conn, ctx.settings, items))
     )
     refused = [

@@ -5,7 +5,7 @@ Services read db.base: its docstring states the await rule every operation follo
 """
 
 from ..config import Settings
-from .base import Base, Batcher, Database, Operation, UTCDateTime
+from .base import Base, Batcher, Database, Operation, UTCDateTime, retry_on_integrity_error
 from .postgres import PostgresDatabase, make_async_engine
 from .sqlite import InlineConnection, SqliteDatabase, make_sqlite_engine
 
@@ -29,4 +29,5 @@ __all__ = [
     "make_async_engine",
     "make_sqlite_engine",
     "open_database",
+    "retry_on_integrity_error",
 ]

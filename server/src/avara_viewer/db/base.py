@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import DateTime, MetaData
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -121,3 +122,13 @@ def settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+async def retry_on_integrity_error(write: Callable[[], Awaitable[T]]) -> T:
+    """Run a write once more when it lost a race on a unique value (PostgreSQL: a concurrent
+    transaction committed the same address first); the second run's checks see the winner and
+    answer as they should (a Conflict, a replay)."""
+    try:
+        return await write()
+    except IntegrityError:
+        return await write()

@@ -1,7 +1,10 @@
-"""Outgoing email for Avara Viewer: templates, MIME assembly and delivery transports.
+"""Outgoing email for Avara Viewer: the outbox, its delivery loop, templates, MIME assembly and
+transports. It imports no domain: each kind of message (invitation, password reset) is
+registered by the composition root with how it is loaded, rendered and what its outcome does.
 
-No database code lives here: the outbox and its delivery loop call into this package.
-
+- :mod:`.outbox`: the email_outbox table's one writer (queue, claim, record outcomes).
+- :mod:`.kinds`: :class:`EmailKind` and the :class:`EmailKinds` registry.
+- :mod:`.delivery`: :class:`DeliveryLoop` (claim, render by kind, send, record).
 - :mod:`.render`: Jinja2 templates -> :class:`RenderedEmail` (subject, text, html).
 - :mod:`.message`: :func:`build_message` -> RFC 5322 bytes (CRLF), header-injection safe.
 - :mod:`.transport`: :class:`SmtpTransport` (pooled aiosmtplib connections) and

@@ -1,40 +1,31 @@
-"""The delivery loop: claims due outbox rows, renders and sends them, records the outcome.
+"""The delivery loop: claims due outbox rows, has their kinds render them, sends them and
+records the outcome (see outbox for the claims, kinds for what each kind of message does).
 
-Claims are leases (`lease_until`), so several processes can deliver from one database: on
-PostgreSQL the claim skips rows another process holds (FOR UPDATE SKIP LOCKED); on SQLite
-the claim is one UPDATE under the database's write lock. A process killed mid-send leaves
-its lease to expire and the message is sent again with the same Message-ID.
+A process killed mid-send leaves its lease to expire and the message is sent again with the
+same Message-ID.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from email.utils import parseaddr
-from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clinics.models import Clinic
 from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
-from ..ids import derive_token
-from ..invitations import repository as invitations_repo
-from ..invitations.models import Invitation
-from ..invitations.repository import invitation_token
-from ..ops.metrics import record_email_outcomes
-from ..users.models import User
-from . import outbox as outbox_mod
+from . import outbox
+from .kinds import EmailKinds, Superseded
 from .message import build_message
-from .render import RenderedEmail, render_invitation, render_password_reset
+from .outbox import Claimed
+from .render import RenderedEmail
 from .transport import (
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -43,34 +34,23 @@ from .transport import (
 
 log = logging.getLogger("avara_viewer.email")
 
-outbox = outbox_mod.outbox
-invitations = Invitation.__table__
-users = User.__table__
-clinics = Clinic.__table__
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: int
-    clinic_id: str
-    kind: str
-    subject_id: str
-    payload: dict[str, Any]
-    recipient: str
-    attempts: int
-    created_at: datetime
-
-
-class Superseded(Exception):
-    """The message no longer applies (the invitation was resent or revoked before sending)."""
+# Told the (kind, outcome) pairs of each committed batch (the metrics, in the server).
+OutcomeObserver = Callable[[Iterable[tuple[str, str]]], None]
 
 
 class DeliveryLoop:
     def __init__(
-        self, settings: Settings, db: Database, wakeup: asyncio.Event | None = None
+        self,
+        settings: Settings,
+        db: Database,
+        kinds: EmailKinds,
+        wakeup: asyncio.Event | None = None,
+        observe: OutcomeObserver | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
+        self.kinds = kinds
+        self.observe = observe
         self.wakeup = wakeup or asyncio.Event()
         self.transport = transport_from_settings(settings.smtp_url, settings.data_dir)
         self.batch_size = max(16, settings.smtp_max_connections * 16)
@@ -111,59 +91,19 @@ class DeliveryLoop:
         recorded = await self.db.write(
             lambda conn: self._record(conn, list(zip(claimed, results, strict=True)))
         )
-        record_email_outcomes(recorded)
+        if self.observe is not None:
+            self.observe(recorded)
         return len(claimed)
 
     async def _claim(self, conn: AsyncConnection) -> list[Claimed]:
         now = utcnow()
-        due = (
-            select(outbox.c.id)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.next_attempt_at <= now,
-                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            )
-            .order_by(outbox.c.next_attempt_at, outbox.c.id)
-            .limit(self.batch_size)
+        return await outbox.claim(
+            conn,
+            now,
+            limit=self.batch_size,
+            lease_until=now + self.settings.outbox_lease,
+            skip_locked=not self.db.is_sqlite,
         )
-        if not self.db.is_sqlite:
-            due = due.with_for_update(skip_locked=True)
-        ids = list((await conn.execute(due)).scalars())
-        if not ids:
-            return []
-        rows = (
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(ids))
-                .values(
-                    lease_until=now + self.settings.outbox_lease,
-                    attempts=outbox.c.attempts + 1,
-                )
-                .returning(
-                    outbox.c.id,
-                    outbox.c.clinic_id,
-                    outbox.c.kind,
-                    outbox.c.subject_id,
-                    outbox.c.payload,
-                    outbox.c.recipient,
-                    outbox.c.attempts,
-                    outbox.c.created_at,
-                )
-            )
-        ).all()
-        return [
-            Claimed(
-                r.id,
-                r.clinic_id,
-                r.kind,
-                r.subject_id,
-                json.loads(r.payload),
-                r.recipient,
-                r.attempts,
-                r.created_at,
-            )
-            for r in sorted(rows, key=lambda r: r.id)
-        ]
 
     async def _deliver(
         self, message: Claimed, rendered: RenderedEmail | Exception
@@ -204,147 +144,59 @@ class DeliveryLoop:
     async def _render_all(
         self, conn: AsyncConnection, messages: list[Claimed]
     ) -> dict[int, RenderedEmail | Exception]:
-        """Every claimed message rendered (or why not), from one query per kind."""
+        """Every claimed message rendered (or why not), each kind its group at once."""
         out: dict[int, RenderedEmail | Exception] = {}
         by_kind: dict[str, list[Claimed]] = {}
         for message in messages:
             by_kind.setdefault(message.kind, []).append(message)
-        for kind, group in by_kind.items():
-            if kind == outbox_mod.INVITATION:
-                await self._render_invitations(conn, group, out)
-            elif kind == outbox_mod.PASSWORD_RESET:
-                await self._render_password_resets(conn, group, out)
-            else:
+        for name, group in by_kind.items():
+            kind = self.kinds.get(name)
+            if kind is None:
                 for message in group:
-                    out[message.id] = ValueError(f"unknown email kind {kind!r}")
+                    out[message.id] = ValueError(f"unknown email kind {name!r}")
+                continue
+            try:
+                out.update(await kind.render(conn, group))
+            except Exception as exc:
+                for message in group:
+                    out[message.id] = exc
         return out
-
-    async def _render_invitations(
-        self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
-    ) -> None:
-        rows = await conn.execute(
-            invitations_repo.with_people().where(
-                invitations.c.id.in_({m.subject_id for m in messages})
-            )
-        )
-        found = {row.id: row for row in rows}
-        for message in messages:
-            row = found.get(message.subject_id)
-            if (
-                row is None
-                or row.status != "sent"
-                or row.token_nonce != message.payload.get("nonce")
-            ):
-                out[message.id] = Superseded(
-                    "the invitation was resent, revoked or answered before this email went out"
-                )
-                continue
-            token = invitation_token(self.settings.resolved_secret_key, row.id, row.token_nonce)
-            try:
-                out[message.id] = render_invitation(
-                    clinic_name=row.clinic_name,
-                    inviter_name=invitations_repo.inviter_name(row),
-                    first_name=row.first_name,
-                    last_name=row.last_name,
-                    clinic_role=row.clinic_role,
-                    level=row.level,
-                    has_dashboard_access=row.has_dashboard_access,
-                    accept_url=f"{self.settings.public_url}/invitations/accept?token={token}",
-                    expires_at=row.expiry,
-                )
-            except Exception as exc:
-                out[message.id] = exc
-
-    async def _render_password_resets(
-        self, conn: AsyncConnection, messages: list[Claimed], out: dict[int, Any]
-    ) -> None:
-        rows = await conn.execute(
-            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
-            .join(clinics, clinics.c.id == users.c.clinic_id)
-            .where(users.c.id.in_({m.subject_id for m in messages}))
-        )
-        found = {row.id: row for row in rows}
-        for message in messages:
-            row = found.get(message.subject_id)
-            if row is None:
-                out[message.id] = Superseded("the user no longer exists")
-                continue
-            token = derive_token(
-                self.settings.resolved_secret_key,
-                "password-reset",
-                message.subject_id,
-                str(message.payload["nonce"]),
-            )
-            try:
-                out[message.id] = render_password_reset(
-                    clinic_name=row.clinic_name,
-                    first_name=row.first_name,
-                    reset_url=f"{self.settings.public_url}/password-reset?token={token}",
-                    expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
-                )
-            except Exception as exc:
-                out[message.id] = exc
 
     async def _record(
         self,
         conn: AsyncConnection,
         outcomes: list[tuple[Claimed, tuple[str, str | None]]],
     ) -> list[tuple[str, str]]:
-        """Store each outcome; returns (kind, outcome) pairs for the metrics."""
+        """Store each outcome and tell its kind; returns (kind, outcome) pairs for metrics."""
         now = utcnow()
         recorded: list[tuple[str, str]] = []
         sent_ids: list[int] = []
-        delivered: list[dict[str, Any]] = []
+        final: dict[str, list[tuple[Claimed, str]]] = {}
         for message, (outcome, error) in outcomes:
             if outcome == "sent":
-                # The common case, written below with one statement per table.
+                # The common case, written below with one statement for the batch.
                 sent_ids.append(message.id)
+            elif outcome in ("failed", "cancelled"):
+                await outbox.mark_unsent(conn, message.id, error=error, status=outcome)
+            elif now - message.created_at > self.settings.outbox_give_up_after:
+                error = f"gave up after {message.attempts} attempts: {error}"
+                await outbox.mark_unsent(conn, message.id, error=error, status="failed")
+                outcome = "failed"
             else:
-                values: dict[str, Any] = {"lease_until": None, "last_error": error}
-                if outcome in ("failed", "cancelled"):
-                    values.update(status=outcome)
-                elif now - message.created_at > self.settings.outbox_give_up_after:
-                    values.update(
-                        status="failed",
-                        last_error=f"gave up after {message.attempts} attempts: {error}",
-                    )
-                    outcome = "failed"
-                else:
-                    values.update(next_attempt_at=now + self._backoff(message.attempts))
-                await conn.execute(update(outbox).where(outbox.c.id == message.id).values(**values))
+                await outbox.mark_unsent(
+                    conn,
+                    message.id,
+                    error=error,
+                    next_attempt_at=now + self._backoff(message.attempts),
+                )
             recorded.append((message.kind, outcome))
-            if message.kind == outbox_mod.INVITATION and outcome in ("sent", "failed"):
-                delivered.append(
-                    {
-                        "b_id": message.subject_id,
-                        "b_nonce": message.payload.get("nonce"),
-                        "b_status": outcome,
-                        "b_sent_at": now if outcome == "sent" else None,
-                    }
-                )
-        if sent_ids:
-            await conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_(sent_ids))
-                .values(status="sent", sent_at=now, lease_until=None, last_error=None)
-            )
-        if delivered:
-            # last_sent_at keeps its value when this email failed.
-            await conn.execute(
-                update(invitations)
-                .where(
-                    invitations.c.id == bindparam("b_id"),
-                    invitations.c.token_nonce == bindparam("b_nonce"),
-                )
-                .values(
-                    delivery_status=bindparam("b_status"),
-                    last_sent_at=func.coalesce(
-                        bindparam("b_sent_at", type_=invitations.c.last_sent_at.type),
-                        invitations.c.last_sent_at,
-                    ),
-                ),
-                delivered,
-            )
+            if outcome in ("sent", "failed"):
+                final.setdefault(message.kind, []).append((message, outcome))
+        await outbox.mark_sent(conn, sent_ids, now)
+        for name, group in final.items():
+            kind = self.kinds.get(name)
+            if kind is not None:
+                await kind.delivered(conn, group, now)
         return recorded
 
     def _backoff(self, attempts: int) -> timedelta:

@@ -1,4 +1,6 @@
-"""Table: the email outbox, written in the same transaction as the change that sends mail."""
+"""Table: the email outbox, written in the same transaction as the change that sends mail.
+
+Owned by email: only email.outbox writes it."""
 
 from __future__ import annotations
 

@@ -152,14 +152,9 @@ async def touch(conn: AsyncConnection, invitation_id: str, now: datetime) -> Non
 
 
 async def cancel_queued_email(conn: AsyncConnection, invitation_id: str) -> None:
-    await conn.execute(
-        update(outbox.outbox)
-        .where(
-            outbox.outbox.c.kind == outbox.INVITATION,
-            outbox.outbox.c.subject_id == invitation_id,
-            outbox.outbox.c.status == "pending",
-        )
-        .values(status="cancelled", last_error="superseded by a resend or revocation")
+    """The invitation's email that has not gone out yet is cancelled (through the outbox)."""
+    await outbox.cancel_pending(
+        conn, outbox.INVITATION, invitation_id, "superseded by a resend or revocation"
     )
 
 

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..apikit.responses import json_response
 from ..clock import utcnow
-from ..email.outbox import outbox
+from ..email.outbox import pending_state
 from ..errors import problem_response
 from . import metrics
 from .middleware import RequestContextMiddleware
@@ -25,17 +22,6 @@ log = logging.getLogger("avara_viewer.ops")
 READY_TIMEOUT_SECONDS = 2.0
 
 
-async def outbox_state(conn: AsyncConnection) -> tuple[int, datetime | None]:
-    """How many emails wait in the outbox, and when the oldest of them was queued."""
-    await conn.execute(text("SELECT 1"))
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.status == "pending")
-        )
-    ).one()
-    return int(row[0]), row[1]  # MIN() keeps the column's type: an aware UTC datetime
-
-
 def install(app: FastAPI, *, log_requests: bool = True) -> None:
     app.add_middleware(RequestContextMiddleware, log_requests=log_requests)
 
@@ -43,7 +29,7 @@ def install(app: FastAPI, *, log_requests: bool = True) -> None:
     async def readyz(request: Request) -> Response:
         db = request.app.state.ctx.db
         try:
-            pending, oldest = await asyncio.wait_for(db.read(outbox_state), READY_TIMEOUT_SECONDS)
+            pending, oldest = await asyncio.wait_for(db.read(pending_state), READY_TIMEOUT_SECONDS)
         except Exception as exc:
             log.warning("not ready: %s: %s", type(exc).__name__, exc)
             body: dict[str, Any] = {
@@ -69,7 +55,7 @@ def install(app: FastAPI, *, log_requests: bool = True) -> None:
     async def prometheus_metrics(request: Request) -> Response:
         db = request.app.state.ctx.db
         try:
-            pending, oldest = await asyncio.wait_for(db.read(outbox_state), READY_TIMEOUT_SECONDS)
+            pending, oldest = await asyncio.wait_for(db.read(pending_state), READY_TIMEOUT_SECONDS)
         except Exception:
             log.warning("metrics: the outbox could not be read", exc_info=True)
         else:

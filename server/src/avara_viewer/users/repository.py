@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -70,6 +71,14 @@ async def get(
     if for_update:
         query = query.with_for_update()
     return (await conn.execute(query)).mappings().first()
+
+
+async def owners(conn: AsyncConnection, clinic_id: str, *, for_update: bool = False) -> Any:
+    """The clinic's owners (locked with for_update), whatever their status."""
+    query = select(users).where(users.c.clinic_id == clinic_id, users.c.level == "owner")
+    if for_update:
+        query = query.with_for_update()
+    return (await conn.execute(query)).mappings().all()
 
 
 async def set_values(conn: AsyncConnection, user_id: str, values: dict[str, Any]) -> None:
@@ -191,3 +200,23 @@ async def names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> dict[st
         )
     )
     return {r.id: f"{r.first_name} {r.last_name}" for r in rows}
+
+
+# --- the sign-in columns, written on the accounts domain's request ---------------------------
+
+
+async def set_password(
+    conn: AsyncConnection,
+    user_id: str,
+    password_hash: str,
+    *,
+    now: datetime | None = None,
+) -> None:
+    values: dict[str, Any] = {"password_hash": password_hash}
+    if now is not None:
+        values["updated_at"] = now
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+
+
+async def set_last_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now))

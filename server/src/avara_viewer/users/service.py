@@ -185,20 +185,52 @@ async def names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> dict[st
 
 # --- who may change whom --------------------------------------------------------------------
 
+# The fields that grant power: nobody changes their own.
+PRIVILEGE_FIELDS = ("level", "hasDashboardAccess", "canManageStudies")
+
 
 async def check_may_change(conn: AsyncConnection, actor: Actor, target: Any) -> None:
-    """API keys manage admins and members; dashboard users must be active admins or owners,
-    and only an owner (or the operator's command line) may change an owner."""
-    acting_level = None
+    """API keys manage admins and members; dashboard users must be active admins or owners.
+
+    Owners are changed only by the operator's command line: not through the API, and not by
+    another owner or admin in the dashboard (an owner may still correct their own name;
+    apply_field_update refuses anyone's change to their own level or access)."""
     if actor.kind == "user":
         me = await repo.get(conn, actor.clinic_id, actor.id or "")
         if me is None or me["status"] != "active" or me["level"] not in ("admin", "owner"):
             raise Forbidden("Only the clinic's admins and owners can change users.")
-        acting_level = me["level"]
-    if target["level"] == "owner" and actor.kind != "cli" and acting_level != "owner":
+    if target["level"] == "owner" and actor.kind != "cli" and not _is_self(actor, target):
         raise Forbidden(
-            "Owners cannot be changed through the API; an owner can change them in the dashboard.",
+            "Owners can only be changed by the operator, with the avara-viewer command line.",
             code="owner_protected",
+        )
+
+
+def _is_self(actor: Actor, target: Any) -> bool:
+    return actor.kind == "user" and actor.id == target["id"]
+
+
+def _administers(row: Any) -> bool:
+    """Whether this users row is an owner who can run the clinic: active, with the dashboard."""
+    return row["level"] == "owner" and row["status"] == "active" and row["has_dashboard_access"]
+
+
+async def keep_an_owner(conn: AsyncConnection, target: Any, after: Any) -> None:
+    """Refuse a change that would leave the clinic without an active owner with dashboard
+    access. The clinic's owners are locked first, so two concurrent changes to two owners
+    cannot each count the other as the one that remains."""
+    if not _administers(target) or _administers(after):
+        return
+    others = [
+        row
+        for row in await repo.owners(conn, target["clinic_id"], for_update=True)
+        if row["id"] != target["id"] and _administers(row)
+    ]
+    if not others:
+        raise Conflict(
+            f"{target['email']} is the clinic's only active owner: invite another owner "
+            "(avara-viewer owners invite) before changing this one.",
+            code="last_owner",
         )
 
 
@@ -229,6 +261,14 @@ async def apply_field_update(
     new_row = dict(target)
     for wire, value in given.items():
         new_row[EDITABLE_FIELDS[wire]] = value
+    if _is_self(actor, target):
+        own = [w for w in PRIVILEGE_FIELDS if w in given and given[w] != target[EDITABLE_FIELDS[w]]]
+        if own:
+            raise Forbidden(
+                "You cannot change your own level or access; another admin or owner can.",
+                code="cannot_change_self",
+                errors=[{"field": w, "message": "cannot be changed on yourself"} for w in own],
+            )
     if new_row["level"] == "admin" and not new_row["has_dashboard_access"]:
         field = "hasDashboardAccess" if "hasDashboardAccess" in given else "level"
         raise ValidationFailed(
@@ -237,6 +277,7 @@ async def apply_field_update(
         )
     changes = diff(audited_fields(target), audited_fields(new_row))
     if changes:
+        await keep_an_owner(conn, target, new_row)
         new_row["updated_at"] = now
         await repo.set_values(
             conn,
@@ -274,6 +315,7 @@ async def revocable(conn: AsyncConnection, actor: Actor, user_id: str) -> Any:
         raise Conflict("You cannot revoke your own access.", code="cannot_revoke_self")
     if target["status"] == "revoked":
         raise Conflict(f"The access of user {user_id} is already revoked.", code="already_revoked")
+    await keep_an_owner(conn, target, {**target, "status": "revoked"})
     return target
 
 
@@ -334,3 +376,17 @@ async def mark_reactivated(
 async def activate(conn: AsyncConnection, user_id: str, now: datetime) -> None:
     """The invitee accepted: their user becomes `active` (the invitation's event records it)."""
     await repo.set_values(conn, user_id, {"status": "active", "updated_at": now})
+
+
+# --- sign-in columns (accounts/ decides when; users/ writes its own table) --------------------
+
+
+async def set_password(
+    conn: AsyncConnection, user_id: str, password_hash: str, *, now: datetime | None = None
+) -> None:
+    """Store a password hash (accounts asks; ending sessions is accounts' own business)."""
+    await repo.set_password(conn, user_id, password_hash, now=now)
+
+
+async def record_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
+    await repo.set_last_login(conn, user_id, now)

@@ -1,0 +1,73 @@
+"""The password-reset email kind of the outbox: the reset link's purpose string (its one
+definition), and how a queued reset email is loaded and rendered.
+
+Registered with the delivery loop by the composition root (context.email_kinds).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..clinics.models import Clinic
+from ..config import Settings
+from ..email.kinds import Superseded
+from ..email.outbox import Claimed
+from ..email.render import RenderedEmail, render_password_reset
+from ..ids import derive_token
+from ..users.models import User
+
+RESET_PURPOSE = "password-reset"
+PASSWORD_RESET_EMAIL = "password_reset"
+
+users = User.__table__
+clinics = Clinic.__table__
+
+
+class PasswordResetEmails:
+    """Messages queued with {"nonce": ..., "expiresAt": ...} for a user id: the link is
+    derived again from the nonce, so the token itself is stored nowhere."""
+
+    name = PASSWORD_RESET_EMAIL
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def render(
+        self, conn: AsyncConnection, messages: list[Claimed]
+    ) -> dict[int, RenderedEmail | Exception]:
+        rows = await conn.execute(
+            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
+            .join(clinics, clinics.c.id == users.c.clinic_id)
+            .where(users.c.id.in_({m.subject_id for m in messages}))
+        )
+        found = {row.id: row for row in rows}
+        out: dict[int, RenderedEmail | Exception] = {}
+        for message in messages:
+            row = found.get(message.subject_id)
+            if row is None:
+                out[message.id] = Superseded("the user no longer exists")
+                continue
+            token = derive_token(
+                self.settings.resolved_secret_key,
+                RESET_PURPOSE,
+                message.subject_id,
+                str(message.payload["nonce"]),
+            )
+            try:
+                out[message.id] = render_password_reset(
+                    clinic_name=row.clinic_name,
+                    first_name=row.first_name,
+                    reset_url=f"{self.settings.public_url}/password-reset?token={token}",
+                    expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
+                )
+            except Exception as exc:
+                out[message.id] = exc
+        return out
+
+    async def delivered(
+        self, conn: AsyncConnection, outcomes: list[tuple[Claimed, str]], now: datetime
+    ) -> None:
+        """Nothing to record: the reset row stands whether or not its email arrived."""
