@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pyotp
-from dashboard.browser_support import PASSWORD
+from dashboard.browser_support import PASSWORD, screenshot
 from playwright.sync_api import expect
 from sso.provider_support import ANY_PASSWORD, OpenIdProvider
 from sso.sso_support import (
@@ -140,7 +140,7 @@ def test_joining_with_defaults_when_the_clinic_allows_it(
 
 
 def test_required_sso_blocks_passwords_except_an_owners_break_glass_with_mfa(
-    tab: Any, sso_server: Server, openid_provider: OpenIdProvider, smtp_sink: SmtpSink
+    tab: Any, sso_server: Server, openid_provider: OpenIdProvider, smtp_sink: SmtpSink, backend: str
 ) -> None:
     clinic = sso_clinic(sso_server, openid_provider, "--require")
     member = address(clinic.domain, "member")
@@ -162,6 +162,7 @@ def test_required_sso_blocks_passwords_except_an_owners_break_glass_with_mfa(
     expect(tab.get_by_role("status")).to_contain_text("requires two-step verification")
     key = tab.locator("#mfa-key").inner_text()
     expect(tab.locator("figure.qr svg")).to_be_visible()
+    screenshot(tab, backend, "mfa-setup")
     tab.get_by_label("Code from the app").fill(pyotp.TOTP(key).now())
     tab.get_by_role("button", name="Turn on two-step verification").click()
     expect(tab.locator("#recovery-codes li")).to_have_count(10)
@@ -170,7 +171,7 @@ def test_required_sso_blocks_passwords_except_an_owners_break_glass_with_mfa(
 
 
 def test_a_clinic_connects_its_provider_and_requires_mfa_for_everyone_from_the_dashboard(
-    tab: Any, sso_server: Server, openid_provider: OpenIdProvider, smtp_sink: SmtpSink
+    tab: Any, sso_server: Server, openid_provider: OpenIdProvider, smtp_sink: SmtpSink, backend: str
 ) -> None:
     clinic = sso_server.create_clinic("Settings Clinic")
     owner = unique_email("owner")
@@ -207,6 +208,7 @@ def test_a_clinic_connects_its_provider_and_requires_mfa_for_everyone_from_the_d
     tab.get_by_label("Everyone").check()
     tab.get_by_role("button", name="Save sign-in rules").click()
     expect(tab.get_by_role("status")).to_contain_text("Sign-in rules saved")
+    screenshot(tab, backend, "sign-in-settings")
     actions = {
         a
         for (a,) in sso_server.sql(f"SELECT action FROM audit_log WHERE clinic_id = '{clinic.id}'")
