@@ -149,11 +149,11 @@ def run_coroutine(make: Callable[[], Any]) -> Any:
         return pool.submit(lambda: asyncio.run(make())).result()
 
 
-def _pg(sql: str, dbname: str = "test") -> None:
+def _pg(sql: str, dbname: str = "test", admin_url: str = PG_ADMIN_URL) -> None:
     import asyncpg  # type: ignore[import-untyped]
 
     async def run() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname)
+        conn = await asyncpg.connect(admin_url.rsplit("/", 1)[0] + "/" + dbname)
         try:
             await conn.execute(sql)
         finally:
@@ -172,8 +172,18 @@ class Clinic:
 class Server:
     """One database and data dir, with `avara-viewer serve` started on it."""
 
-    def __init__(self, backend: str, data_dir: Path, smtp_url: str | None, **settings: str) -> None:
+    def __init__(
+        self,
+        backend: str,
+        data_dir: Path,
+        smtp_url: str | None,
+        pg_admin_url: str = PG_ADMIN_URL,
+        **settings: str,
+    ) -> None:
+        """`pg_admin_url`: the cluster to make the database on (a test's own cluster, which it
+        may stop; never the shared one's)."""
         self.backend = backend
+        self.pg_admin_url = pg_admin_url
         self.data_dir = data_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -198,8 +208,8 @@ class Server:
             env["AVARA_VIEWER_SMTP_URL"] = smtp_url
         if backend == "postgresql":
             self.database = f"avara_test_{uuid.uuid4().hex[:10]}"
-            _pg(f'CREATE DATABASE "{self.database}"')
-            base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            _pg(f'CREATE DATABASE "{self.database}"', admin_url=pg_admin_url)
+            base = pg_admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
             env["AVARA_VIEWER_DATABASE_URL"] = f"{base}/{self.database}"
         env.update({f"AVARA_VIEWER_{k.upper()}": v for k, v in settings.items()})
         self.env = env
@@ -243,7 +253,10 @@ class Server:
     def destroy(self) -> None:
         self.stop()
         if self.database:
-            _pg(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            _pg(
+                f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)',
+                admin_url=self.pg_admin_url,
+            )
 
     def create_clinic(self, name: str = "St Mary Imaging") -> Clinic:
         clinic_id = self.cli("clinics", "create", "--name", name).stdout.strip().splitlines()[-1]
@@ -264,7 +277,9 @@ class Server:
         import asyncpg
 
         async def run() -> list[tuple[Any, ...]]:
-            conn = await asyncpg.connect(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + str(self.database))
+            conn = await asyncpg.connect(
+                self.pg_admin_url.rsplit("/", 1)[0] + "/" + str(self.database)
+            )
             try:
                 return [tuple(r) for r in await conn.fetch(query)]
             finally:

@@ -61,7 +61,9 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         lifespan=lifespan,
     )
     errors.install(app)
-    ops_web.install(app, log_requests=settings.log_requests)
+    ops_web.install(
+        app, log_requests=settings.log_requests, metrics_token=settings.metrics_token
+    )
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)
     app.include_router(users_endpoints.router)

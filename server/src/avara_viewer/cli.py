@@ -182,10 +182,13 @@ def clinics_create(
     """Create a clinic; prints its id alone on the last line."""
     from .clinics.service import create_clinic
     from .clock import utcnow
+    from .fields import NAME_MAX, check_name
 
-    name = name.strip()
-    if not name:
-        _fail("--name must not be empty.")
+    try:
+        # The clinic's name is shown in every invitation: the rule of people's names.
+        name = check_name(name, NAME_MAX)
+    except ValueError as exc:
+        _fail(f"--name {exc}.")
     settings = _settings()
     clinic_id = _with_db(settings, lambda conn: create_clinic(conn, name, utcnow()))
     err.print(f"Created clinic [bold]{name}[/bold].")

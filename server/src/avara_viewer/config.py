@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 from datetime import timedelta
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     outbox_give_up_after: timedelta = timedelta(hours=72)
     outbox_max_backoff: timedelta = timedelta(seconds=60)
     smtp_max_connections: int = 4
+    # PostgreSQL session limits: a stalled or paused process cannot hold locks (the per-clinic
+    # audit lock) for longer than the idle timeout, and others wait at most lock_timeout for
+    # one (then 503 database_unavailable) instead of stalling with it.
+    pg_statement_timeout: timedelta = timedelta(seconds=30)
+    pg_lock_timeout: timedelta = timedelta(seconds=5)
+    pg_idle_in_transaction_timeout: timedelta = timedelta(seconds=10)
+    pg_connect_timeout: timedelta = timedelta(seconds=5)
     idempotency_ttl: timedelta = timedelta(hours=24)
     rate_limit_per_minute: int = 600
     # Logs: json (one object per line) or text; unset means json for serve and worker.
@@ -78,6 +86,9 @@ class Settings(BaseSettings):
     # enrol, and an owner's break-glass sign-in under required SSO always needs MFA). For
     # demos and the tests of other features; production keeps the default.
     mfa_enforced: bool = True
+    # /metrics: unset, only loopback clients not behind a proxy may scrape; set, a client
+    # presenting it as a Bearer token may scrape from anywhere.
+    metrics_token: str | None = None
 
     @field_validator(
         "invitation_ttl",
@@ -88,6 +99,10 @@ class Settings(BaseSettings):
         "resend_cooldown",
         "session_idle_timeout",
         "session_max_age",
+        "pg_statement_timeout",
+        "pg_lock_timeout",
+        "pg_idle_in_transaction_timeout",
+        "pg_connect_timeout",
         mode="before",
     )
     @classmethod
@@ -144,13 +159,54 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key.encode()
         path = self.data_dir / "secret_key"
+        private_dir(self.data_dir)
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_urlsafe(48))
-            tmp.chmod(0o600)
+            tmp.unlink(missing_ok=True)
+            # Created 0600, never briefly readable under a permissive umask.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
             tmp.replace(path)
+        else:
+            private_file(path)
         return path.read_text().strip().encode()
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None (PostgreSQL, or an in-memory database)."""
+        if not self.is_sqlite:
+            return None
+        location = self.resolved_database_url.split(":///", 1)[-1].split("?", 1)[0]
+        if not location or location == ":memory:":
+            return None
+        return Path(location)
+
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir 0700 and, on SQLite, the database file 0600 before SQLite does,
+        whatever the umask: they hold personal data and password hashes. SQLite gives the
+        -wal and -shm files the database file's mode. Existing ones are tightened too."""
+        private_dir(self.data_dir)
+        database = self.sqlite_path
+        if database is not None:
+            private_file(database, create=True)
+            for suffix in ("-wal", "-shm"):
+                private_file(database.with_name(database.name + suffix))
+
+
+def private_dir(path: Path) -> None:
+    """Make the directory (and its parents) if missing; no access for group or others."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        path.chmod(mode & 0o700)
+
+
+def private_file(path: Path, *, create: bool = False) -> None:
+    """Read and write for the owner only (0600); created empty first with `create`."""
+    if create:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    elif not path.exists():
+        return
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)

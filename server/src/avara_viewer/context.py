@@ -88,5 +88,10 @@ def delivery_loop(
     """The outbox's delivery loop, with this server's email kinds, counting outcomes in the
     metrics."""
     return DeliveryLoop(
-        settings, db, email_kinds(settings), wakeup, observe=metrics.record_email_outcomes
+        settings,
+        db,
+        email_kinds(settings),
+        wakeup,
+        observe=metrics.record_email_outcomes,
+        observe_lease_lost=metrics.record_lease_lost,
     )

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from .db.faults import DATABASE_ERRORS, DATABASE_UNAVAILABLE, STORAGE_FULL, unavailable
+
 log = logging.getLogger("avara_viewer.errors")
+
+_UNAVAILABLE_DETAIL = {
+    DATABASE_UNAVAILABLE: "The database is unavailable; try again after Retry-After seconds.",
+    STORAGE_FULL: "The database's storage is full; nothing was written. Try again later.",
+}
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -117,6 +124,16 @@ class ValidationFailed(ProblemError):
     status, code, title = 422, "validation_error", "Invalid request"
 
 
+class ServiceUnavailable(ProblemError):
+    """The database or its storage cannot serve now (db.faults): try again after Retry-After."""
+
+    status, code, title = 503, "database_unavailable", "Service unavailable"
+
+    def __init__(self, detail: str, *, code: str, retry_after: int, **kw: Any) -> None:
+        super().__init__(detail, code=code, **kw)
+        self.headers["Retry-After"] = str(max(1, retry_after))
+
+
 class TooManyRequests(ProblemError):
     status, code, title = 429, "rate_limited", "Too many requests"
 
@@ -192,6 +209,28 @@ def install(app: FastAPI) -> None:
             "code": f"http_{exc.status_code}",
         }
         return problem_response(exc.status_code, body, dict(exc.headers or {}))
+
+    async def _database(request: Request, exc: Exception) -> Response:
+        # Handled here rather than by the catch-all below, which re-raises to the server and
+        # so closes a kept-alive connection: a failing database is no reason to drop it.
+        fault = unavailable(exc)
+        if fault is None:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return ProblemError("An unexpected error occurred; it has been logged.").response()
+        log.warning(
+            "%s %s answered 503 %s: %s (%s)",
+            request.method,
+            request.url.path,
+            fault.code,
+            fault.reason,
+            type(exc).__name__,
+        )
+        return ServiceUnavailable(
+            _UNAVAILABLE_DETAIL[fault.code], code=fault.code, retry_after=fault.retry_after
+        ).response()
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

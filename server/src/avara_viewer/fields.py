@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal, get_args
 
 from email_validator import EmailNotValidError, validate_email
@@ -44,22 +45,43 @@ InvitationStatus = Literal["sent", "accepted", "rejected", "revoked"]
 NAME_MAX = 100
 SUFFIX_MAX = 20
 EMAIL_MAX = 254
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _PHONE = re.compile(r"^[0-9]{10,15}$")
+# Unicode categories no name may hold: controls (Cc: C0, DEL, C1 such as U+0085), formats
+# (Cf: bidi overrides and isolates U+202A-202E and U+2066-2069, zero-width U+200B-200D,
+# U+FEFF) and the line and paragraph separators (Zl, Zp). They reorder or hide what the
+# name shows (`Ali\u202ecod.exe` reads as "Aliexe.doc").
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Letters by category that draw nothing (the Hangul fillers, U+3164...): refused like formats.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
-def _name(max_length: int) -> Any:
-    def check(value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must contain at least 1 character that is not a space")
-        if len(value) > max_length:
-            raise ValueError(f"must be at most {max_length} characters")
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control characters or line breaks")
-        return value
+def _refuse_invisible(value: str) -> None:
+    """ValueError naming the first character of a refused category, as U+XXXX."""
+    for char in value:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES or char in _BLANK_LETTERS:
+            raise ValueError(
+                "must not contain control characters, line breaks or invisible formatting "
+                f"(found U+{ord(char):04X})"
+            )
 
-    return AfterValidator(check)
+
+def check_name(value: str, max_length: int, *, digits_count: bool = False) -> str:
+    """A person's or clinic's name, trimmed; ValueError with the reason otherwise. Names must
+    contain a letter (suffixes such as "2" may be digits: `digits_count`)."""
+    value = value.strip()
+    if not value:
+        raise ValueError("must contain at least 1 character that is not a space")
+    if len(value) > max_length:
+        raise ValueError(f"must be at most {max_length} characters")
+    _refuse_invisible(value)
+    wanted = ("L", "N") if digits_count else ("L",)
+    if not any(unicodedata.category(c)[0] in wanted for c in value):
+        raise ValueError("must contain a letter" + (" or a digit" if digits_count else ""))
+    return value
+
+
+def _name(max_length: int, *, digits_count: bool = False) -> Any:
+    return AfterValidator(lambda value: check_name(value, max_length, digits_count=digits_count))
 
 
 def _email(value: str) -> str:
@@ -67,13 +89,35 @@ def _email(value: str) -> str:
         raise ValueError("must be an email address without surrounding spaces")
     if len(value) > EMAIL_MAX:
         raise ValueError(f"must be at most {EMAIL_MAX} characters")
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
+    _refuse_invisible(value)
     try:
         validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValueError(f"is not a valid email address: {exc}") from None
+    # Refused here rather than acknowledged and then failed by the mailer: a non-ASCII local
+    # part can only travel with SMTPUTF8, which the mailer does not use (many servers do not
+    # offer it, and a Maildir copy would not match what a server was given).
+    if not value.rpartition("@")[0].isascii():
+        raise ValueError(
+            "must have only ASCII characters before the @: delivering to an address such as "
+            "jöhn@… needs SMTPUTF8, which this service's mailer does not use"
+        )
+    try:
+        envelope_address(value)
+    except UnicodeError:
+        raise ValueError(
+            "has a domain with no ASCII (IDNA) form that a mail server would take"
+        ) from None
     return value
+
+
+def envelope_address(address: str) -> str:
+    """The address as the mailer sends to it: an international domain in its IDNA (xn--)
+    form, as the message's To header writes it (email.message). UnicodeError if it has none."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
 def _phone(value: str) -> str:
@@ -83,7 +127,7 @@ def _phone(value: str) -> str:
 
 
 Name = Annotated[str, _name(NAME_MAX)]
-Suffix = Annotated[str, _name(SUFFIX_MAX)]
+Suffix = Annotated[str, _name(SUFFIX_MAX, digits_count=True)]
 Email = Annotated[str, AfterValidator(_email)]
 Phone = Annotated[str, AfterValidator(_phone)]
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..email import outbox
+from ..fields import envelope_address
 from ..ids import derive_token, keyed_hash, token_hash
 from ..links import LinkUnusable
 from ..users import service as users
@@ -167,7 +168,7 @@ async def request_password_reset(
             clinic_id=account.clinic_id,
             kind=PASSWORD_RESET_EMAIL,
             subject_id=account.id,
-            recipient=account.email,
+            recipient=envelope_address(account.email),
             payload={"nonce": nonce, "expiresAt": expires.isoformat()},
             now=now,
         )

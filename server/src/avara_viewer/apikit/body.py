@@ -1,4 +1,11 @@
-"""Reading a JSON request body: media type, 64 KiB limit, syntax — each with its own error."""
+"""Reading a JSON request body: media type, 64 KiB limit, syntax, text that no field can
+hold — each with its own error.
+
+JSON can carry text that is not Unicode: a lone surrogate escape (`"\\ud800"`) decodes to a
+Python string that cannot be encoded as UTF-8, so hashing the body for Idempotency-Key or
+storing it failed with a 500. No field of this API can hold one, nor a NUL (PostgreSQL
+refuses it in any text), so both are refused here, for every JSON endpoint, with a 422
+naming the field (dotted for nesting, like the other validation errors)."""
 
 from __future__ import annotations
 
@@ -48,9 +55,48 @@ async def read_json_object(request: Request) -> dict[str, Any]:
             raise BadRequest("The request body is not valid UTF-8.") from None
         except (ValueError, RecursionError) as exc:
             raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    bad = _unstorable_text(data, "")
+    if bad:
+        names = ", ".join(dict.fromkeys(field for field, _ in bad))
+        raise ValidationFailed(
+            f"Invalid fields: {names}.",
+            errors=[{"field": field, "message": message} for field, message in bad],
+        )
     if not isinstance(data, dict):
         raise ValidationFailed(
             "The request body must be a JSON object.",
             errors=[{"field": "body", "message": "must be a JSON object"}],
         )
     return data
+
+
+def _problem_in(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone surrogate escape such as \\ud800)"
+    return None
+
+
+def _unstorable_text(value: Any, where: str) -> list[tuple[str, str]]:
+    """(field, message) for every string, key or value, that no field can hold."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        message = _problem_in(value)
+        if message:
+            found.append((where or "body", message))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            key_problem = _problem_in(key)
+            # A bad key is named by what can be shown of it.
+            name = key.encode("utf-8", "backslashreplace").decode() if key_problem else key
+            path = f"{where}.{name}" if where else name
+            if key_problem:
+                found.append((path, key_problem))
+            found.extend(_unstorable_text(item, path))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found.extend(_unstorable_text(item, f"{where}.{n}" if where else str(n)))
+    return found

@@ -22,10 +22,22 @@ CSV_MAX_ROWS = 100_000
 
 
 def _day(value: str) -> date | None:
+    """A YYYY-MM-DD filter, or None (ignored) for anything else: digits other than ASCII
+    ones (², ٣) included."""
+    if not (value.isascii() and len(value) == 10):
+        return None
     try:
-        return date.fromisoformat(value) if value else None
+        return date.fromisoformat(value)
     except ValueError:
         return None
+
+
+def _seq(value: str) -> int | None:
+    """The `before` position: ASCII digits (not ², which isdigit() accepts), within the
+    64-bit column; anything else starts from the newest entry."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        return None
+    return int(value)
 
 
 def _filters(request: Request) -> tuple[audit.AuditFilters, dict[str, str]]:
@@ -36,7 +48,10 @@ def _filters(request: Request) -> tuple[audit.AuditFilters, dict[str, str]]:
         actor_id=params.get("actor", "").strip()[:36],
         target_id=params.get("target", "").strip()[:36],
         start=datetime.combine(start, time(), UTC) if start else None,
-        end=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
+        # 9999-12-31 has no day after it: no upper bound then.
+        end=datetime.combine(end + timedelta(days=1), time(), UTC)
+        if end and end < date.max
+        else None,
     )
     echo = {
         "action": filters.action,
@@ -53,8 +68,7 @@ async def audit_page(request: Request) -> Response:
     me = await require_admin(request)
     db = ctx_of(request).db
     filters, echo = _filters(request)
-    before = request.query_params.get("before", "")
-    before_seq = int(before) if before.isdigit() else None
+    before_seq = _seq(request.query_params.get("before", ""))
     entries = await db.read(
         lambda conn: audit.filtered_entries(
             conn, me.clinic_id, filters, before_seq=before_seq, limit=PER_PAGE + 1

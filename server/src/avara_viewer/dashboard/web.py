@@ -271,6 +271,14 @@ def _csrf_ok(request: Request, form: FormData) -> bool:
     )
 
 
+def _text_no_field_holds(form: FormData) -> str | None:
+    """The name of a form field whose text holds a NUL (PostgreSQL refuses it), or None."""
+    for name, value in form.multi_items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            return name.replace("\x00", "")
+    return None
+
+
 def error_page(request: Request, status: int, title: str, message: str) -> HTMLResponse:
     return page(
         request, "error.html", status=status, error_status=status, title=title, message=message
@@ -285,9 +293,21 @@ class DashboardRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             try:
+                # No id of ours holds a NUL, and PostgreSQL refuses one in any text: a
+                # /users/%00 is no such page (the query string's are refused in ops.middleware).
+                if any("\x00" in str(v) for v in request.path_params.values()):
+                    raise PageError(404, "Not found", "There is no such page.")
                 await current_session(request)
                 if request.method == "POST":
                     form = await form_data(request)
+                    refused = _text_no_field_holds(form)
+                    if refused:
+                        raise PageError(
+                            422,
+                            "This form cannot be accepted",
+                            f"The field “{refused}” contains a NUL character, which no field "
+                            "can hold. Remove it and try again.",
+                        )
                     if not _csrf_ok(request, form):
                         raise PageError(
                             403,

@@ -101,6 +101,11 @@ class Database(ABC):
         """Run op in a transaction; return only after its commit is durable."""
 
     @abstractmethod
+    async def probe_write(self) -> None:
+        """A small write through the write path that must reach the disk or the server's
+        log (readiness: "writes work"); raises what a real write would."""
+
+    @abstractmethod
     async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
         """Queue payload for batcher; return its outcome once the group's commit is durable."""
 

@@ -14,8 +14,10 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator
+from datetime import timedelta
 from typing import Any, cast
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..config import Settings
@@ -24,9 +26,29 @@ from .base import Batcher, Database, Operation, P, R, T, run_one, settle
 log = logging.getLogger("avara_viewer.db")
 
 
-def make_async_engine(settings: Settings) -> AsyncEngine:
+def _ms(value: timedelta) -> str:
+    return str(int(value.total_seconds() * 1000))
+
+
+def make_async_engine(settings: Settings, *, session_limits: bool = True) -> AsyncEngine:
+    """Pooled asyncpg connections with the session limits of the settings (see config), and a
+    bounded wait for a connection: a database that is down answers 503 in seconds. Migrations
+    go without the limits: a schema change may rightly run long."""
+    limits = {
+        "statement_timeout": _ms(settings.pg_statement_timeout),
+        "lock_timeout": _ms(settings.pg_lock_timeout),
+        "idle_in_transaction_session_timeout": _ms(settings.pg_idle_in_transaction_timeout),
+    }
     return create_async_engine(
-        settings.resolved_database_url, pool_size=16, max_overflow=16, pool_pre_ping=True
+        settings.resolved_database_url,
+        pool_size=16,
+        max_overflow=16,
+        pool_pre_ping=True,
+        pool_timeout=settings.pg_connect_timeout.total_seconds(),
+        connect_args={
+            "timeout": settings.pg_connect_timeout.total_seconds(),
+            "server_settings": limits if session_limits else {},
+        },
     )
 
 
@@ -71,6 +93,10 @@ class PostgresDatabase(Database):
     async def write(self, op: Operation[T]) -> T:
         async with self.engine.begin() as conn:
             return await self._run(op, conn)
+
+    async def probe_write(self) -> None:
+        # Assigning a transaction id makes the commit write a WAL record.
+        await self.write(lambda conn: conn.execute(text("SELECT txid_current()")))
 
     async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
         queue = self._queues.get(batcher)

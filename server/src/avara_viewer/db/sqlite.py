@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 
 from ..config import Settings
@@ -210,6 +210,11 @@ class SqliteDatabase(Database):
         self._writer_queue().put_nowait(_Pending(op, future))
         return await future
 
+    async def probe_write(self) -> None:
+        # Rewriting the header's user_version with its own value dirties page 1: the commit
+        # appends a WAL frame, which fails like any write when the disk is full.
+        await self.write(_rewrite_user_version)
+
     async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._writer_queue().put_nowait(_Pending(None, future, batcher, payload))
@@ -287,6 +292,11 @@ class SqliteDatabase(Database):
                     conn, lambda c, b=batcher, p=batch[i].payload: run_one(b, c, p)
                 )
         return [(item.future, *results[i]) for i, item in enumerate(batch)]
+
+
+async def _rewrite_user_version(conn: Any) -> None:
+    version = int(await conn.scalar(text("PRAGMA user_version")))
+    await conn.execute(text(f"PRAGMA user_version = {version}"))
 
 
 def _in_savepoint(conn: Connection, op: Operation[Any]) -> tuple[bool, Any]:

@@ -1,8 +1,22 @@
 """The delivery loop: claims due outbox rows, has their kinds render them, sends them and
 records the outcome (see outbox for the claims, kinds for what each kind of message does).
 
-A process killed mid-send leaves its lease to expire and the message is sent again with the
-same Message-ID.
+Delivery is at least once; these rules keep duplicates rare and bounded:
+- A batch's sends end `batch_time` after its claim (the lease less a margin for recording),
+  so a live process never sends under a lease that has run out; how many messages a claim
+  takes follows what the previous batch could send in that time.
+- When outcomes cannot be recorded (the database is down), they are held in memory and no
+  new batch is claimed until they are: nothing is sent that could not be marked sent.
+- Duplicates are counted (`avara_viewer_email_lease_lost_total`): a message another claim
+  had already recorded as sent when this one records its send (the lease ran out: the
+  process was paused, or recording came too late), counted by the second sender only; and a
+  send cut off after its lease had run out, which the mail server may have taken.
+- A process killed mid-send leaves its lease to expire and the message is sent again with
+  the same Message-ID.
+
+One slow mail conversation holds one connection, not the loop: once half a batch is done
+the rest get a short grace (see _wait_most), then go on in the background up to the batch's
+deadline while the next batch is claimed for the free connections.
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ import random
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from email.utils import parseaddr
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -21,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
+from ..db.faults import unavailable
 from . import outbox
 from .kinds import EmailKinds, Superseded
 from .message import build_message
@@ -38,7 +54,14 @@ log = logging.getLogger("avara_viewer.email")
 OutcomeObserver = Callable[[Iterable[tuple[str, str]]], None]
 
 
+# Told how many messages went out (or may have) twice after a lease ran out.
+LeaseLostObserver = Callable[[int], None]
+
+
 class DeliveryLoop:
+    """Claims a batch, sends it on up to `smtp_max_connections` connections at once and
+    records the outcomes (see the module docstring for the rules that bound duplicates)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -46,14 +69,31 @@ class DeliveryLoop:
         kinds: EmailKinds,
         wakeup: asyncio.Event | None = None,
         observe: OutcomeObserver | None = None,
+        observe_lease_lost: LeaseLostObserver | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.kinds = kinds
         self.observe = observe
+        self.observe_lease_lost = observe_lease_lost
         self.wakeup = wakeup or asyncio.Event()
         self.transport = transport_from_settings(settings.smtp_url, settings.data_dir)
-        self.batch_size = max(16, settings.smtp_max_connections * 16)
+        self.connections = max(1, settings.smtp_max_connections)
+        self.batch_size = max(16, self.connections * 16)
+        lease = self.lease_seconds = max(settings.outbox_lease.total_seconds(), 1.0)
+        # Sends of a batch end this long after its claim; the rest of the lease is left for
+        # recording the outcomes, so a live process never sends under an expired lease.
+        self.batch_time = lease - min(5.0, lease / 4)
+        # How many to claim next: what the last batches managed within batch_time.
+        self._claim_limit = self.batch_size
+        # Outcomes sent but not yet recorded (the database failed): no new claims until they
+        # are, else every pass would send again what it cannot mark sent.
+        self._unrecorded: list[tuple[Claimed, tuple[str, str | None]]] = []
+        # Slow sends of earlier batches still running (they end by their batch's deadline).
+        # Messages whose send was cut off after their lease had run out (the process was
+        # paused): the mail server may have taken them, and another claim may send them again.
+        self._overran: set[int] = set()
+        self._late: set[asyncio.Task[None]] = set()
         self._domain = urlsplit(settings.public_url).hostname or "avara-viewer"
         self._mail_from_addr = parseaddr(settings.mail_from)[1] or settings.mail_from
 
@@ -65,8 +105,12 @@ class DeliveryLoop:
                     handled = await self.run_once()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("email delivery pass failed; retrying shortly")
+                except Exception as exc:
+                    fault = unavailable(exc)
+                    if fault is not None:
+                        log.warning("email delivery paused: %s (%s)", fault.reason, fault.code)
+                    else:
+                        log.exception("email delivery pass failed; retrying shortly")
                     handled = 0
                 if handled < self.batch_size:
                     if handled == 0:
@@ -79,31 +123,120 @@ class DeliveryLoop:
                     await asyncio.sleep(self.settings.outbox_gather_delay)
                     self.wakeup.clear()
         finally:
+            for task in list(self._late):
+                task.cancel()
+            if self._late:
+                await asyncio.gather(*self._late, return_exceptions=True)
             await self.transport.aclose()
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; returns how many messages were handled."""
-        claimed = await self.db.write(self._claim)
+        if self._unrecorded:
+            held, self._unrecorded = self._unrecorded, []
+            await self._record_or_hold(held)
+            if self._unrecorded:
+                return 0
+        free = self.connections - len(self._late)
+        if free <= 0:  # every connection is busy with slow sends of earlier batches
+            return 0
+        limit = max(free, min(self._claim_limit, self.batch_size * free // self.connections))
+        claimed = await self.db.write(lambda conn: self._claim(conn, limit))
         if not claimed:
             return 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.batch_time
         rendered = await self.db.read(lambda conn: self._render_all(conn, claimed))
-        results = await asyncio.gather(*(self._deliver(m, rendered[m.id]) for m in claimed))
-        recorded = await self.db.write(
-            lambda conn: self._record(conn, list(zip(claimed, results, strict=True)))
-        )
-        if self.observe is not None:
-            self.observe(recorded)
+        tasks = {
+            m.id: asyncio.create_task(
+                self._deliver_by(m, rendered[m.id], deadline, started + self.lease_seconds)
+            )
+            for m in claimed
+        }
+        await _wait_most(list(tasks.values()), deadline)
+        done = [m for m in claimed if tasks[m.id].done()]
+        late = [m for m in claimed if not tasks[m.id].done()]
+        # Size the next claim to what this batch could send in its time.
+        elapsed = max(loop.time() - started, 1e-3)
+        rate = len(done) / elapsed
+        fits = int(rate * self.batch_time * 0.8)
+        self._claim_limit = max(self.connections, min(self.batch_size, fits))
+        if late:
+            task = asyncio.create_task(self._finish_late(late, [tasks[m.id] for m in late]))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+        await self._record_or_hold([(m, tasks[m.id].result()) for m in done])
         return len(claimed)
 
-    async def _claim(self, conn: AsyncConnection) -> list[Claimed]:
+    async def _finish_late(
+        self, messages: list[Claimed], tasks: list[asyncio.Task[tuple[str, str | None]]]
+    ) -> None:
+        results = await asyncio.gather(*tasks)
+        await self._record_or_hold(list(zip(messages, results, strict=True)))
+
+    async def _record_or_hold(
+        self, outcomes: list[tuple[Claimed, tuple[str, str | None]]]
+    ) -> None:
+        if not outcomes:
+            return
+        try:
+            recorded, lost = await self.db.write(lambda conn: self._record(conn, outcomes))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            fault = unavailable(exc)
+            log.warning(
+                "outcomes of %d emails not recorded (%s); holding them, claiming nothing "
+                "until they are",
+                len(outcomes),
+                fault.reason if fault is not None else f"{type(exc).__name__}: {exc}",
+            )
+            self._unrecorded.extend(outcomes)
+            return
+        overran = [m.id for m, _ in outcomes if m.id in self._overran]
+        self._overran.difference_update(overran)
+        lost = sorted({*lost, *overran})
+        if lost:
+            log.warning(
+                "%d emails were (or may have been) sent twice after a lease ran out: %s",
+                len(lost),
+                lost,
+            )
+            if self.observe_lease_lost is not None:
+                self.observe_lease_lost(len(lost))
+        if self.observe is not None:
+            self.observe(recorded)
+
+    async def _claim(self, conn: AsyncConnection, limit: int) -> list[Claimed]:
         now = utcnow()
+        lease = timedelta(seconds=self.lease_seconds)
         return await outbox.claim(
             conn,
             now,
-            limit=self.batch_size,
-            lease_until=now + self.settings.outbox_lease,
+            limit=limit,
+            lease_until=now + lease,
             skip_locked=not self.db.is_sqlite,
+            horizon=max(self.settings.outbox_max_backoff, lease) * 1.2 + timedelta(seconds=1),
         )
+
+    async def _deliver_by(
+        self,
+        message: Claimed,
+        rendered: RenderedEmail | Exception,
+        deadline: float,
+        lease_end: float,
+    ) -> tuple[str, str | None]:
+        """_deliver, given up at the batch's deadline (the lease is sized to it)."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                self._deliver(message, rendered), max(deadline - loop.time(), 0.0)
+            )
+        except TimeoutError:
+            if loop.time() >= lease_end:
+                self._overran.add(message.id)
+            log.info("email %d not sent within the batch's %.1f s", message.id, self.batch_time)
+            return "retry", f"not sent within the batch's time limit ({self.batch_time:.1f} s)"
 
     async def _deliver(
         self, message: Claimed, rendered: RenderedEmail | Exception
@@ -166,9 +299,13 @@ class DeliveryLoop:
         self,
         conn: AsyncConnection,
         outcomes: list[tuple[Claimed, tuple[str, str | None]]],
-    ) -> list[tuple[str, str]]:
-        """Store each outcome and tell its kind; returns (kind, outcome) pairs for metrics."""
+    ) -> tuple[list[tuple[str, str]], list[int]]:
+        """Store each outcome and tell its kind; returns (kind, outcome) pairs for metrics and
+        the ids another claim had already sent (duplicates)."""
         now = utcnow()
+        lost = await outbox.sent_by_another(
+            conn, [m for m, (outcome, _) in outcomes if outcome == "sent"]
+        )
         recorded: list[tuple[str, str]] = []
         sent_ids: list[int] = []
         final: dict[str, list[tuple[Claimed, str]]] = {}
@@ -188,6 +325,7 @@ class DeliveryLoop:
                     message.id,
                     error=error,
                     next_attempt_at=now + self._backoff(message.attempts),
+                    lease_until=message.lease_until,
                 )
             recorded.append((message.kind, outcome))
             if outcome in ("sent", "failed"):
@@ -197,11 +335,35 @@ class DeliveryLoop:
             kind = self.kinds.get(name)
             if kind is not None:
                 await kind.delivered(conn, group, now)
-        return recorded
+        return recorded, lost
 
     def _backoff(self, attempts: int) -> timedelta:
+        # Never beyond outbox_max_backoff (+20 % jitter): outbox.claim's clock-step rule
+        # relies on it.
         base = min(
             2.0 ** max(attempts - 1, 0),
             self.settings.outbox_max_backoff.total_seconds(),
         )
         return timedelta(seconds=base * random.uniform(0.8, 1.2))
+
+
+async def _wait_most(tasks: list[asyncio.Task[Any]], deadline: float) -> None:
+    """Wait for the tasks until the deadline, but once half of them are done give the rest
+    only a grace of four times what that took (at least a second): one slow conversation
+    then holds its own connection, not the next batch."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    pending = set(tasks)
+    half_at: float | None = None
+    while pending:
+        now = loop.time()
+        limit = deadline
+        if len(pending) <= len(tasks) // 2:
+            if half_at is None:
+                half_at = now
+            limit = min(deadline, half_at + max(1.0, 4 * (half_at - started)))
+        if now >= limit:
+            return
+        _, pending = await asyncio.wait(
+            pending, timeout=limit - now, return_when=asyncio.FIRST_COMPLETED
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -94,18 +94,37 @@ class Claimed:
     recipient: str
     attempts: int
     created_at: datetime
+    # The lease this claim set: outcomes other than "sent" are recorded only while the row
+    # still carries it (a later claim sets another).
+    lease_until: datetime
 
 
 async def claim(
-    conn: AsyncConnection, now: datetime, *, limit: int, lease_until: datetime, skip_locked: bool
+    conn: AsyncConnection,
+    now: datetime,
+    *,
+    limit: int,
+    lease_until: datetime,
+    skip_locked: bool,
+    horizon: timedelta,
 ) -> list[Claimed]:
-    """Lease up to `limit` due messages (oldest due first) and count the attempt."""
+    """Lease up to `limit` due messages (oldest due first) and count the attempt.
+
+    Clock steps: no retry is ever scheduled more than `horizon` (the longest backoff) ahead,
+    nor a lease set more than that ahead, so a due time or lease further in the future was
+    written under a clock that has since been stepped back: it counts as due (or expired)
+    instead of parking the message for the length of the step."""
+    stepped = now + horizon
     due = (
         select(outbox.c.id)
         .where(
             outbox.c.status == "pending",
-            outbox.c.next_attempt_at <= now,
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            or_(outbox.c.next_attempt_at <= now, outbox.c.next_attempt_at > stepped),
+            or_(
+                outbox.c.lease_until.is_(None),
+                outbox.c.lease_until < now,
+                outbox.c.lease_until > stepped,
+            ),
         )
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
         .limit(limit)
@@ -142,9 +161,27 @@ async def claim(
             r.recipient,
             r.attempts,
             r.created_at,
+            lease_until,
         )
         for r in sorted(rows, key=lambda r: r.id)
     ]
+
+
+async def sent_by_another(conn: AsyncConnection, messages: list[Claimed]) -> list[int]:
+    """The ids among `messages` (which this claim has just sent) that another claim already
+    recorded as sent: their lease ran out and was taken over, so each went out twice. Only
+    the second of the two senders to record finds this, so each duplicate counts once."""
+    if not messages:
+        return []
+    # FOR UPDATE: two senders recording at once on PostgreSQL would each miss the other's
+    # uncommitted "sent"; locked, the second waits and then reads the first's.
+    rows = await conn.execute(
+        select(outbox.c.id, outbox.c.status)
+        .where(outbox.c.id.in_([m.id for m in messages]))
+        .order_by(outbox.c.id)
+        .with_for_update()
+    )
+    return sorted(r.id for r in rows if r.status == "sent")
 
 
 async def mark_sent(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
@@ -163,15 +200,20 @@ async def mark_unsent(
     error: str | None,
     status: str | None = None,
     next_attempt_at: datetime | None = None,
+    lease_until: datetime | None = None,
 ) -> None:
     """Release the lease of a message not sent: closed with `status` (failed, cancelled), or
-    due again at `next_attempt_at`."""
+    due again at `next_attempt_at`. Only while still `pending` and, when `lease_until` is
+    given, still under that lease: a message another claim took over is left to it."""
     values: dict[str, Any] = {"lease_until": None, "last_error": error}
     if status is not None:
         values["status"] = status
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
-    await conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+    where = [outbox.c.id == message_id, outbox.c.status == "pending"]
+    if lease_until is not None:
+        where.append(outbox.c.lease_until == lease_until)
+    await conn.execute(update(outbox).where(*where).values(**values))
 
 
 async def pending_state(conn: AsyncConnection) -> tuple[int, datetime | None]:
@@ -182,3 +224,11 @@ async def pending_state(conn: AsyncConnection) -> tuple[int, datetime | None]:
         )
     ).one()
     return int(row[0]), row[1]  # MIN() keeps the column's type: an aware UTC datetime
+
+
+def pending_age(oldest_created_at: datetime | None, now: datetime) -> float:
+    """Seconds the oldest pending email has waited: never negative, even when it was queued
+    under a clock that has since been stepped back."""
+    if oldest_created_at is None:
+        return 0.0
+    return max((now - oldest_created_at).total_seconds(), 0.0)

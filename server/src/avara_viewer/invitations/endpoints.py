@@ -51,18 +51,26 @@ async def list_invitations(
         int, Query(ge=1, le=MAX_LIMIT, description="Invitations per page")
     ] = DEFAULT_LIMIT,
     status: Annotated[
-        str | None, Query(description="Comma-separated statuses, e.g. `sent,revoked`")
+        str | None,
+        Query(max_length=100, description="Comma-separated statuses, e.g. `sent,revoked`"),
     ] = None,
     expired: Annotated[
-        str | None, Query(description="`all` (default), `expired` or `not-expired`")
+        str | None,
+        Query(max_length=20, description="`all` (default), `expired` or `not-expired`"),
     ] = None,
     start_date: Annotated[
-        str | None, Query(alias="startDate", description="Created on or after (YYYY-MM-DD, UTC)")
+        str | None,
+        Query(
+            alias="startDate", max_length=10, description="Created on or after (YYYY-MM-DD, UTC)"
+        ),
     ] = None,
     end_date: Annotated[
-        str | None, Query(alias="endDate", description="Created on or before (YYYY-MM-DD, UTC)")
+        str | None,
+        Query(
+            alias="endDate", max_length=10, description="Created on or before (YYYY-MM-DD, UTC)"
+        ),
     ] = None,
-    user_id: Annotated[str | None, Query(alias="userId")] = None,
+    user_id: Annotated[str | None, Query(alias="userId", max_length=36)] = None,
 ) -> Response:
     ctx = get_context(request)
     filters = service.parse_filters(

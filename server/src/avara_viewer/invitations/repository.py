@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
 from ..email import outbox
+from ..fields import envelope_address
 from ..ids import INVITATION_ID, derive_token, new_invitation_id, token_hash
 from ..pagination import Position, before
 from ..users.models import User
@@ -75,7 +76,13 @@ async def create_and_queue_many(
             }
         )
         queued.append(
-            outbox.Queued(n.clinic_id, outbox.INVITATION, invitation_id, n.email, {"nonce": nonce})
+            outbox.Queued(
+                n.clinic_id,
+                outbox.INVITATION,
+                invitation_id,
+                envelope_address(n.email),
+                {"nonce": nonce},
+            )
         )
     await conn.execute(_INSERT, rows)
     await outbox.enqueue_many(conn, queued, now)
@@ -90,7 +97,7 @@ async def _queue_email(
         clinic_id=clinic_id,
         kind=outbox.INVITATION,
         subject_id=invitation_id,
-        recipient=email,
+        recipient=envelope_address(email),
         payload={"nonce": nonce},
         now=now,
     )

@@ -32,7 +32,7 @@ from .schemas import invitation_wire
 CURSOR_KIND = "invitations"
 STATUSES: tuple[str, ...] = InvitationStatus.__args__  # type: ignore[attr-defined]
 EXPIRED_FILTERS = ("all", "expired", "not-expired")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")  # ASCII digits only (not ², ٣)
 
 
 def is_expired(row: Any, now: datetime) -> bool:
@@ -86,7 +86,12 @@ def parse_filters(
         statuses=statuses,
         expired=expired or "all",
         created_from=datetime.combine(start, time(), UTC) if start else None,
-        created_before=datetime.combine(end + timedelta(days=1), time(), UTC) if end else None,
+        # The last day there is (9999-12-31) has no day after it: no upper bound then.
+        created_before=(
+            datetime.combine(end + timedelta(days=1), time(), UTC)
+            if end and end < date.max
+            else None
+        ),
         user_id=user_id,
     )
 

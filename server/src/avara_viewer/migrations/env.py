@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(settings: Settings) -> None:
-    engine = make_async_engine(settings)
+    engine = make_async_engine(settings, session_limits=False)
     try:
         async with engine.connect() as conn:
             await conn.run_sync(_run)

@@ -13,6 +13,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import private_file
+
 TABLES_REPORTED = ("clinics", "api_keys", "users", "invitations", "email_outbox", "audit_log")
 
 
@@ -30,6 +32,9 @@ def backup_sqlite(source: Path, output: Path) -> BackupResult:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
     partial.unlink(missing_ok=True)
+    # The copy holds what the database holds: 0600 whatever the umask (SQLite keeps an
+    # existing file's mode, and gives its journal the same).
+    private_file(partial, create=True)
     src = sqlite3.connect(source, timeout=30)
     try:
         dst = sqlite3.connect(partial)

@@ -20,6 +20,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..email.outbox import pending_age
+
 disable_created_metrics()  # the *_created series double the output and say little here
 registry = CollectorRegistry(auto_describe=True)
 
@@ -41,6 +43,13 @@ email_outcomes = Counter(
     "Email delivery attempts by outcome: sent, retry (temporary failure), failed "
     "(permanent or given up), cancelled (superseded before sending).",
     ["kind", "outcome"],
+    registry=registry,
+)
+email_lease_lost = Counter(
+    "avara_viewer_email_lease_lost_total",
+    "Emails sent twice (same Message-ID) after a claim's lease ran out (the sender was "
+    "paused or could not record in time), counted once each by the second sender; plus "
+    "sends cut off after their lease ran out, which the mail server may have taken.",
     registry=registry,
 )
 outbox_pending = Gauge(
@@ -88,10 +97,13 @@ def record_email_outcomes(outcomes: Iterable[tuple[str, str]]) -> None:
         email_outcomes.labels(kind, outcome).inc()
 
 
+def record_lease_lost(count: int) -> None:
+    email_lease_lost.inc(count)
+
+
 def set_outbox(pending: int, oldest_created_at: datetime | None, now: datetime) -> None:
     outbox_pending.set(pending)
-    age = (now - oldest_created_at).total_seconds() if oldest_created_at is not None else 0.0
-    outbox_oldest_age.set(max(age, 0.0))
+    outbox_oldest_age.set(pending_age(oldest_created_at, now))
 
 
 def exposition() -> tuple[bytes, str]:

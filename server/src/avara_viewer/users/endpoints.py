@@ -16,7 +16,7 @@ from ..apikit.responses import json_response, problem_responses
 from ..clinics.auth import ApiPrincipal, api_actor
 from ..clock import utcnow
 from ..context import api_principal, get_context
-from ..fields import InvitedSource, UserLevel, UserStatus, validate
+from ..fields import EMAIL_MAX, NAME_MAX, InvitedSource, UserLevel, UserStatus, validate
 from ..openapi_extras import mutation_openapi
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
 from . import service
@@ -105,12 +105,27 @@ async def list_users(
     principal: ApiPrincipal = Depends(api_principal),
     cursor: Annotated[str | None, Query(description="The `cursor` of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Users per page")] = DEFAULT_LIMIT,
-    email: Annotated[str | None, Query(description="Exact address, ignoring case")] = None,
+    # Bounded like the fields they search, so a search never asks the database to match a
+    # pattern longer than any value it could find (SQLite refuses LIKE patterns over 50,000
+    # bytes; matching a long one costs time however it ends).
+    email: Annotated[
+        str | None, Query(max_length=EMAIL_MAX, description="Exact address, ignoring case")
+    ] = None,
     first_name: Annotated[
-        str | None, Query(alias="firstName", description="Part of the first name, ignoring case")
+        str | None,
+        Query(
+            alias="firstName",
+            max_length=NAME_MAX,
+            description="Part of the first name, ignoring case",
+        ),
     ] = None,
     last_name: Annotated[
-        str | None, Query(alias="lastName", description="Part of the last name, ignoring case")
+        str | None,
+        Query(
+            alias="lastName",
+            max_length=NAME_MAX,
+            description="Part of the last name, ignoring case",
+        ),
     ] = None,
     level: Annotated[UserLevel | None, Query()] = None,
     invited_source: Annotated[InvitedSource | None, Query(alias="invitedSource")] = None,

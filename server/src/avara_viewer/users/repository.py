@@ -137,13 +137,16 @@ async def directory_page(
     """One numbered page of the clinic's users (newest first) and the number of matches."""
     conditions = [users.c.clinic_id == clinic_id]
     if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+        # autoescape: a % or _ typed in the search box matches itself, not any text.
+        q = filters.q.lower()
         conditions.append(
             or_(
-                users.c.email_lower.like(pattern),
-                func.lower(users.c.first_name).like(pattern),
-                func.lower(users.c.last_name).like(pattern),
-                func.lower(users.c.first_name + " " + users.c.last_name).like(pattern),
+                users.c.email_lower.contains(q, autoescape=True),
+                func.lower(users.c.first_name).contains(q, autoescape=True),
+                func.lower(users.c.last_name).contains(q, autoescape=True),
+                func.lower(users.c.first_name + " " + users.c.last_name).contains(
+                    q, autoescape=True
+                ),
             )
         )
     if filters.level:
