@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
             "`application/problem+json` documents with a stable `code`."
         ),
         lifespan=lifespan,
+        # The dashboard serves /docs from the package's own copy of Swagger UI.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     ops_web.install(

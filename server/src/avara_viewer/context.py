@@ -74,6 +74,7 @@ async def api_principal(request: Request) -> ApiPrincipal:
     ctx = get_context(request)
     principal = await ctx.authenticator.authenticate(request, ctx.db.read)
     ctx.rate_limiter.check(principal.api_key_id)
+    ctx.authenticator.note_use(principal, ctx.db.write)
     return principal
 
 

@@ -95,3 +95,22 @@ def test_a_bad_header_or_clinic_is_refused_before_any_row(server: Server, tmp_pa
         check=False,
     )
     assert unknown.returncode == 1 and "No clinic" in unknown.stderr
+
+
+def test_import_reads_semicolon_files_and_suggests_roles(
+    server: Server, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    clinic = server.create_clinic("Semicolon Clinic")
+    good, typo = unique_email("semi"), unique_email("typo")
+    path = tmp_path / "people.csv"
+    path.write_text(
+        HEADER.replace(",", ";")
+        + f"\n{good};Ann;Lee;;;;;Radiologist;member;yes;no\n"
+        + f"{typo};Ty;Po;;;;;Radiolgist;member;no;no\n",
+        encoding="utf-8",
+    )
+    result = server.cli("users", "import", str(path), "--clinic", clinic.id, check=False)
+    assert "1 invited" in result.stderr and "1 failed" in result.stderr, result.stderr
+    assert "did you mean “Radiologist”?" in result.stdout
+    emails = [u["email"] for u in clinic.client.get("/v1/viewer/users").json()["users"]]
+    assert emails == [good]

@@ -3,12 +3,16 @@ people through the same emails and pages a person uses."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import axe_playwright_python
 import httpx
 from support import Server, SmtpSink, unique_email
 
@@ -23,7 +27,62 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 PASSWORD = "a long and private passphrase"
+AXE_SOURCE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+# Runs axe-core once each page has loaded and hands the violations to the test (through a
+# binding, so the dashboard's Content-Security-Policy stays as it is in production).
+AXE_ON_LOAD = """
+window.addEventListener('load', () => {
+  if (window.top !== window) return;
+  axe.run(document).then(r => window.__axeReport(location.pathname + location.search,
+    r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))));
+});
+"""
+# The same check on demand; axe refuses to run twice at once, so wait out the on-load run.
+AXE_NOW = """
+async () => {
+  for (;;) {
+    try {
+      const r = await axe.run(document);
+      window.__axeReport(location.pathname + location.search,
+        r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')));
+      return;
+    } catch (e) {
+      if (!String(e).includes('already running')) throw e;
+      await new Promise(done => setTimeout(done, 50));
+    }
+  }
+}
+"""
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@contextlib.contextmanager
+def axe_checked(
+    browser: Any, width: int = 1280, height: int = 860, **options: Any
+) -> Iterator[Any]:
+    """A tab in a new context in which every loaded page is checked with axe-core (unless
+    JavaScript is off); the context fails the test on close if any page had a violation."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    context.set_default_timeout(10_000)
+    found: dict[str, list[str]] = {}
+
+    def report(_source: Any, where: str, violations: list[str]) -> None:
+        if violations:
+            found[where] = violations
+
+    context.expose_binding("__axeReport", report)
+    context.add_init_script(AXE_SOURCE + AXE_ON_LOAD)
+    tab = context.new_page()
+    try:
+        yield tab
+        # Without JavaScript axe cannot run (nor would evaluate return): such a test checks
+        # its pages in a JavaScript context too.
+        if options.get("java_script_enabled", True) and tab.url != "about:blank":
+            # The last page may still be loading its check: run it here and wait for it.
+            tab.evaluate(AXE_NOW)
+        assert not found, "axe-core violations:\n" + json.dumps(found, indent=1)
+    finally:
+        context.close()
 
 
 def screenshot(tab: Any, backend: str, name: str) -> None:

@@ -1,4 +1,5 @@
-"""Fixtures of the dashboard tests: Debian's chromium driven by Playwright (sync API)."""
+"""Fixtures of the dashboard tests: Debian's chromium driven by Playwright (sync API), with
+axe-core run on every page a test's tab loads."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS
+from dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, axe_checked
 from support import Server
 
 
@@ -27,8 +28,5 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, server: Server) -> Iterator[Any]:
-    context = browser.new_context(base_url=server.base_url, viewport={"width": 1280, "height": 860})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    yield tab
-    context.close()
+    with axe_checked(browser, base_url=server.base_url) as tab:
+        yield tab

@@ -187,3 +187,32 @@ def test_boundaries_are_unique_per_message() -> None:
     a, b = parse(build()), parse(build())
     assert a.get_boundary() != b.get_boundary()
     assert "=_" in a.get_boundary()
+
+
+def test_ascii_text_part_keeps_the_link_whole_in_the_raw_message() -> None:
+    link = "https://viewer.clinic.example/invitations/accept?token=" + "0a" * 32
+    mail = render_invitation(
+        clinic_name="Northside Imaging",
+        inviter_name="Olivia Okafor",
+        first_name="Sarah",
+        last_name="Johnson",
+        clinic_role="Radiologist",
+        level="member",
+        has_dashboard_access=True,
+        accept_url=link,
+        expires_at=datetime(2025, 3, 4, 9, 7, tzinfo=UTC),
+    )
+    raw = build(subject=mail.subject, text=mail.text, html=mail.html)
+    text_part = raw.split(b"Content-Type: text/html")[0]
+    assert b"Content-Transfer-Encoding: 7bit\r\n" in text_part
+    assert b"\r\n" + link.encode() + b"\r\n" in text_part  # one line, nothing escaped
+    assert body(parse(raw), "plain") == mail.text
+    assert all(byte < 128 for byte in raw)
+
+
+def test_non_ascii_or_long_lined_text_stays_quoted_printable() -> None:
+    for text in ("Zoë invited you\n", "x" * 1200 + "\n", "tab\tand bell \x07\n"):
+        raw = build(text=text)
+        assert b"Content-Transfer-Encoding: 7bit" not in raw
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+        assert body(parse(raw), "plain") == text

@@ -269,6 +269,64 @@ def test_postgres_stopped_is_503_on_a_kept_connection_and_recovers_without_dupli
         sink.stop()
 
 
+def test_postgres_out_of_connection_slots_is_503_and_recovers(
+    own_pg: OwnPostgres, server_on: Any
+) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    srv = server_on("postgresql", pg_admin_url=own_pg.admin_url)
+    srv.start()
+    clinic = srv.create_clinic()
+    assert clinic.client.post("/v1/viewer/users", json=invite_body()).status_code == 201
+    hog: list[Any] = []
+    stop = threading.Event()
+    full = threading.Event()
+
+    async def take_every_slot() -> None:
+        # Every connection slot taken, and the server's own connections ended, until the
+        # server holds none (it reconnects in between, so round after round).
+        count = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1"
+        end = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1"
+        try:
+            while True:
+                while True:
+                    try:
+                        hog.append(await asyncpg.connect(own_pg.admin_url))
+                    except asyncpg.TooManyConnectionsError:
+                        break
+                if not await hog[0].fetchval(count, srv.database):
+                    break
+                await hog[0].execute(end, srv.database)
+            full.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+        finally:
+            for conn in hog:
+                await conn.close()
+
+    holder = threading.Thread(target=lambda: run_coroutine(take_every_slot))
+    holder.start()
+    try:
+        assert full.wait(30)
+        conn = _Conn(srv, clinic.key)
+        address = unique_email("slots")
+        status, headers, body = conn.request("POST", "/v1/viewer/users", invite_body(email=address))
+        _assert_503(status, headers, body, "database_unavailable")
+        status, _, ready = conn.request("GET", "/readyz")
+        assert status == 503 and ready["reason"] == "database_unavailable", ready
+        conn.close()
+    finally:
+        stop.set()
+        holder.join(30)
+    _until(
+        lambda: clinic.client.post(
+            "/v1/viewer/users", json=invite_body(email=address)
+        ).status_code == 201,
+        what="a 201 once slots are free",
+    )
+    assert srv.sql(f"SELECT count(*) FROM users WHERE email = '{address}'")[0][0] == 1
+
+
 # --- 13: one stalled transaction cannot block a clinic's writes ----------------------------
 
 

@@ -1,24 +1,34 @@
-"""Bearer API-key authentication: look up by the key's prefix, prove by keyed hash."""
+"""Bearer API-key authentication: look up by the key's prefix, prove by keyed hash; and the
+record of when each key was last used."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from ..actor import Actor
+from ..clock import utcnow
 from ..errors import Unauthorized
 from ..ids import api_key_lookup, constant_time_equal, keyed_hash
 from .models import ApiKey
 
 _keys = ApiKey.__table__
+log = logging.getLogger("avara_viewer.api_keys")
 
 ReadRunner = Callable[[Callable[[AsyncConnection], Awaitable[Any]]], Awaitable[Any]]
+WriteRunner = ReadRunner
+
+# "Last used" is for people telling live keys from forgotten ones: each process writes it at
+# most once a minute per key, off the request's path, many keys in one statement.
+LAST_USED_EVERY = 60.0
 
 # A verified key is remembered this long, so a busy integration costs one look-up a second
 # instead of one per request; revoking a key takes effect within this time.
@@ -49,6 +59,41 @@ class ApiKeyAuthenticator:
     def __init__(self, secret_key: bytes) -> None:
         self._secret = secret_key
         self._cache: dict[str, tuple[float, str, ApiPrincipal]] = {}
+        self._noted: dict[str, float] = {}  # key id -> when its use was last queued
+        self._pending: dict[str, Any] = {}  # key id -> the time to record
+        self._flush: asyncio.Task[None] | None = None
+
+    def note_use(self, principal: ApiPrincipal, write: WriteRunner) -> None:
+        """Remember that the key was used now; written to the database in the background,
+        at most once a minute per key."""
+        now = time.monotonic()
+        key_id = principal.api_key_id
+        if now - self._noted.get(key_id, -LAST_USED_EVERY) < LAST_USED_EVERY:
+            return
+        if len(self._noted) > 10_000:
+            self._noted.clear()
+        self._noted[key_id] = now
+        self._pending[key_id] = utcnow()
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.get_running_loop().create_task(self._write_pending(write))
+
+    async def _write_pending(self, write: WriteRunner) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
+            rows = [{"key_id": k, "used_at": t} for k, t in batch.items()]
+
+            async def op(conn: AsyncConnection, rows: list[dict[str, Any]] = rows) -> None:
+                await conn.execute(
+                    update(_keys)
+                    .where(_keys.c.id == bindparam("key_id"))
+                    .values(last_used_at=bindparam("used_at")),
+                    rows,
+                )
+
+            try:
+                await write(op)
+            except Exception:  # a lost "last used" is not worth failing anything for
+                log.warning("could not record the last use of %d API key(s)", len(rows))
 
     async def authenticate(self, request: Request, read: ReadRunner) -> ApiPrincipal:
         header = request.headers.get("authorization")

@@ -7,10 +7,12 @@ from starlette.staticfiles import StaticFiles
 
 
 def mount(app: FastAPI) -> None:
-    """Add the dashboard's pages, its stylesheet and its security headers to the app."""
+    """Add the dashboard's pages, the API's /docs, the static files and the security headers
+    to the app (FastAPI's own /docs, which loads from a CDN, is turned off in app.py)."""
     from . import (
         account_pages,
         admin,
+        api_docs,
         audit_pages,
         clinic_pages,
         invite_pages,
@@ -29,5 +31,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(admin.router)
     app.include_router(clinic_pages.router)
     app.include_router(audit_pages.router)
+    app.include_router(api_docs.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

@@ -4,6 +4,8 @@ admins. (Inviting is in invite_pages, the invitations and API keys pages in clin
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,13 +15,16 @@ from starlette.responses import Response
 
 from .. import flows
 from ..actor import Actor
+from ..audit import service as audit
 from ..clock import utcnow
 from ..errors import Conflict, ProblemError
 from ..fields import CLINIC_ROLES
+from ..invitations import service as invitations_service
 from ..users import service as users_service
-from ..users.repository import DirectoryFilters
+from ..users.repository import DIRECTORY_SORTS, DirectoryFilters
 from ..users.schemas import EDITABLE_FIELDS, UserUpdateRequest
-from . import forms
+from . import audit_text, confirm, forms
+from .audit_pages import audit_names
 from .web import (
     DashboardRoute,
     Me,
@@ -41,7 +46,7 @@ NOTICES = {
     "key-revoked": "The API key was revoked; requests made with it are refused from now on.",
     "updated": "Changes saved.",
     "revoked": "Access revoked. Their sessions have ended and a pending invitation was withdrawn.",
-    "reactivated": "Access restored.",
+    "reactivated": "Access restored: they can log in again.",
     "resent": "A new invitation email is on its way; the previous link no longer works.",
     "invitation-revoked": "Invitation revoked; its link no longer works.",
     "mfa-reset": "Two-step verification was reset and their sessions have ended. They set it "
@@ -63,14 +68,18 @@ def not_found() -> PageError:
 
 
 def notice_of(request: Request) -> str | None:
-    return NOTICES.get(request.query_params.get("notice", ""))
-
-
-@router.get("/users")
-async def directory(request: Request) -> Response:
-    me = await require_user(request)
     params = request.query_params
-    filters = DirectoryFilters(
+    count = params.get("count", "")
+    if params.get("notice") == "bulk-invited" and count.isdigit() and len(count) < 6:
+        n = int(count)
+        return f"{n} invitation{'s' if n != 1 else ''} sent. Each person gets an email now."
+    return NOTICES.get(params.get("notice", ""))
+
+
+def _directory_filters(request: Request) -> DirectoryFilters:
+    params = request.query_params
+    sort = params.get("sort", "")
+    return DirectoryFilters(
         q=params.get("q", "").strip()[:200],
         level=params.get("level", "")
         if params.get("level") in ("owner", "admin", "member")
@@ -79,9 +88,24 @@ async def directory(request: Request) -> Response:
         if params.get("status") in ("invited", "active", "revoked")
         else "",
         source=params.get("source", "") if params.get("source") in ("dashboard", "api") else "",
+        sort=sort if sort.lstrip("-") in DIRECTORY_SORTS else "-created",
     )
+
+
+def _directory_query(filters: DirectoryFilters) -> dict[str, str]:
+    """The filters as URL parameters (the default sort left out)."""
+    query = {k: v for k, v in vars(filters).items() if v}
+    if query.get("sort") == "-created":
+        del query["sort"]
+    return query
+
+
+@router.get("/users")
+async def directory(request: Request) -> Response:
+    me = await require_user(request)
+    filters = _directory_filters(request)
     try:
-        page_number = max(1, min(int(params.get("page", "1")), 100_000))
+        page_number = max(1, min(int(request.query_params.get("page", "1")), 100_000))
     except ValueError:
         page_number = 1
     rows, total = await ctx_of(request).db.read(
@@ -90,10 +114,18 @@ async def directory(request: Request) -> Response:
         )
     )
     pages = max(1, (total + PER_PAGE - 1) // PER_PAGE)
-    query = {k: v for k, v in vars(filters).items() if v}
+    query = _directory_query(filters)
 
     def page_url(n: int) -> str:
         return "/users?" + urlencode({**query, "page": n})
+
+    def sort_url(key: str) -> str:
+        # A column's first click sorts it A→Z (dates newest first); the next click reverses.
+        first = f"-{key}" if key in ("created", "login") else key
+        current = filters.sort
+        chosen = ("-" + key if current == key else key) if current.lstrip("-") == key else first
+        return "/users?" + urlencode({**{k: v for k, v in query.items() if k != "sort"},
+                                      "sort": chosen})
 
     return page(
         request,
@@ -101,14 +133,71 @@ async def directory(request: Request) -> Response:
         users=rows,
         total=total,
         filters=filters,
+        filtered=any(v for k, v in query.items() if k != "sort"),
         page_number=page_number,
         pages=pages,
+        first_shown=(page_number - 1) * PER_PAGE + 1,
+        last_shown=min(total, page_number * PER_PAGE),
         prev_url=page_url(page_number - 1) if page_number > 1 else None,
         next_url=page_url(page_number + 1) if page_number < pages else None,
+        sort_url=sort_url,
+        csv_url="/users.csv" + ("?" + urlencode(query) if query else ""),
         notice=notice_of(request),
     )
 
 
+DIRECTORY_CSV_COLUMNS = (
+    ("firstName", "first_name"),
+    ("middleName", "middle_name"),
+    ("lastName", "last_name"),
+    ("suffix1", "suffix1"),
+    ("suffix2", "suffix2"),
+    ("email", "email"),
+    ("phoneNumber", "phone_number"),
+    ("clinicRole", "clinic_role"),
+    ("level", "level"),
+    ("status", "status"),
+    ("canManageStudies", "can_manage_studies"),
+    ("hasDashboardAccess", "has_dashboard_access"),
+    ("invitedSource", "invited_source"),
+    ("createdAt", "created_at"),
+    ("lastLoginAt", "last_login_at"),
+)
+DIRECTORY_CSV_MAX = 100_000
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value)
+    # A leading =, +, - or @ would run as a formula when the file is opened in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@router.get("/users.csv")
+async def directory_csv(request: Request) -> Response:
+    me = await require_admin(request)
+    filters = _directory_filters(request)
+    rows, _ = await ctx_of(request).db.read(
+        lambda conn: users_service.directory_page(
+            conn, me.clinic_id, filters, page=1, per_page=DIRECTORY_CSV_MAX
+        )
+    )
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([wire for wire, _ in DIRECTORY_CSV_COLUMNS])
+    for row in rows:
+        writer.writerow([_csv_cell(row[column]) for _, column in DIRECTORY_CSV_COLUMNS])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="directory.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 @router.get("/users/{user_id}")
 async def user_page(request: Request, user_id: str) -> Response:
     me = await require_user(request)
@@ -117,14 +206,61 @@ async def user_page(request: Request, user_id: str) -> Response:
     )
     if row is None:
         raise not_found()
+    invitation, history = None, []
+    if me.is_admin:
+        invitation, history = await _invitation_and_history(request, me, row)
+    notice = notice_of(request)
+    if request.query_params.get("notice") == "reactivated" and row["status"] == "invited":
+        notice = (
+            "Access restored. They had not accepted their invitation yet, so they were sent a "
+            "new invitation email; the old link no longer works."
+        )
     return page(
         request,
         "user.html",
         user=row,
-        notice=notice_of(request),
+        notice=notice,
         can_edit=me.is_admin and row["level"] != "owner" and row["id"] != me.id,
         error=None,
+        invitation=invitation,
+        history=history,
     )
+
+
+HISTORY_SHOWN = 20
+
+
+async def _invitation_and_history(request: Request, me: Me, row: Any) -> tuple[Any, list[Any]]:
+    """The person's latest invitation and the newest audit entries about them or it."""
+    ctx = ctx_of(request)
+    user_id = str(row["id"])
+
+    async def read(conn: Any) -> tuple[Any, list[Any]]:
+        found = await invitations_service.list_invitations(
+            conn,
+            ctx.settings,
+            me.clinic_id,
+            invitations_service.parse_filters(user_id=user_id),
+            now=utcnow(),
+            limit=1,
+        )
+        invitation = found.invitations[0] if found.invitations else None
+        targets = [user_id] + ([str(invitation["id"])] if invitation else [])
+        entries: list[dict[str, Any]] = []
+        for target in targets:
+            entries += await audit.filtered_entries(
+                conn,
+                me.clinic_id,
+                audit.AuditFilters(target_id=target),
+                before_seq=None,
+                limit=HISTORY_SHOWN,
+            )
+        entries = sorted(entries, key=lambda e: -int(e["seq"]))[:HISTORY_SHOWN]
+        names = await audit_names(conn, me.clinic_id, entries)
+        return invitation, [audit_text.line_of(e, names) for e in entries]
+
+    result: tuple[Any, list[Any]] = await ctx.db.read(read)
+    return result
 
 
 def _values_of(row: Any) -> dict[str, Any]:
@@ -189,11 +325,27 @@ async def _user_action(request: Request, user_id: str, action: str) -> Response:
         await ctx.db.write(lambda conn: operation(conn, ctx.settings, actor, user_id, now=utcnow()))
     except Conflict as exc:
         row = await _target(request, me, user_id)
+        invitation, history = await _invitation_and_history(request, me, row)
         return page(
-            request, "user.html", status=409, user=row, notice=None, can_edit=True, error=exc.detail
+            request,
+            "user.html",
+            status=409,
+            user=row,
+            notice=None,
+            can_edit=row["level"] != "owner" and row["id"] != me.id,
+            error=exc.detail,
+            invitation=invitation,
+            history=history,
         )
     ctx.outbox_wakeup.set()
     return redirect(request, f"/users/{user_id}?notice={action}")
+
+
+@router.get("/users/{user_id}/revoke")
+async def revoke_user_confirm(request: Request, user_id: str) -> Response:
+    me = await require_admin(request)
+    row = await _target(request, me, user_id)
+    return page(request, "confirm.html", c=confirm.revoke_access(row))
 
 
 @router.post("/users/{user_id}/revoke")

@@ -3,6 +3,7 @@ for owners and admins."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,8 +14,9 @@ from starlette.responses import Response
 from .. import flows
 from ..clinics import service as clinics
 from ..clock import utcnow
-from ..errors import ProblemError
+from ..errors import ProblemError, TooManyRequests
 from ..invitations import service as invitations_service
+from . import confirm
 from .admin import PER_PAGE, actor_of, notice_of
 from .web import (
     DashboardRoute,
@@ -42,28 +44,35 @@ async def invitations_page(request: Request) -> Response:
     params = request.query_params
     status = params.get("status", "")
     expired = params.get("expired", "")
-    filters = invitations_service.parse_filters(
-        status=status if status in INVITATION_STATUSES else None,
-        expired=expired if expired in ("expired", "not-expired") else None,
+    q = params.get("q", "").strip()[:200]
+    filters = replace(
+        invitations_service.parse_filters(
+            status=status if status in INVITATION_STATUSES else None,
+            expired=expired if expired in ("expired", "not-expired") else None,
+        ),
+        q=q,
     )
     cursor = params.get("cursor") or None
+    shown_before = params.get("shown", "")
+    offset = int(shown_before) if cursor and shown_before.isdigit() and len(shown_before) < 7 else 0
     now = utcnow()
-    try:
-        result = await ctx.db.read(
-            lambda conn: invitations_service.list_invitations(
-                conn, ctx.settings, me.clinic_id, filters, now=now, cursor=cursor, limit=PER_PAGE
-            )
+
+    async def read(conn: Any) -> Any:
+        result = await invitations_service.list_invitations(
+            conn, ctx.settings, me.clinic_id, filters, now=now, cursor=cursor, limit=PER_PAGE
         )
+        total = await invitations_service.count_invitations(conn, me.clinic_id, filters, now=now)
+        return result, total
+
+    try:
+        result, total = await ctx.db.read(read)
     except ProblemError:
         raise Redirect("/invitations") from None
+    query = {k: v for k, v in {"q": q, "status": status, "expired": expired}.items() if v}
     next_url = None
     if result.has_more and result.cursor:
         next_url = "/invitations?" + urlencode(
-            {
-                k: v
-                for k, v in {"status": status, "expired": expired, "cursor": result.cursor}.items()
-                if v
-            }
+            {**query, "cursor": result.cursor, "shown": offset + len(result.invitations)}
         )
     return page(
         request,
@@ -71,10 +80,28 @@ async def invitations_page(request: Request) -> Response:
         invitations=result.invitations,
         status_filter=status,
         expired=expired,
+        q=q,
+        filtered=bool(query),
+        total=total,
+        first_shown=offset + 1,
+        last_shown=offset + len(result.invitations),
         next_url=next_url,
-        first_page=cursor is None,
+        first_url=("/invitations?" + urlencode(query)) if cursor else None,
         notice=notice_of(request),
-        error=None,
+        error=_problem_of(request),
+    )
+
+
+def _problem_of(request: Request) -> str | None:
+    params = request.query_params
+    if params.get("problem") != "too-soon":
+        return None
+    wait = params.get("wait", "")
+    minutes = (int(wait) + 59) // 60 if wait.isdigit() and len(wait) < 7 else 1
+    return (
+        "That invitation was sent only moments ago, so it was not sent again. Give the email "
+        "a few minutes to arrive (ask the person to check their spam folder); you can resend "
+        f"it in about {minutes} minute{'s' if minutes != 1 else ''}."
     )
 
 
@@ -94,8 +121,12 @@ async def _invitation_action(request: Request, invitation_id: str, action: str) 
 
     try:
         await ctx.db.write(op)
+    except TooManyRequests as exc:
+        # Not a dead end: back to the list, which says when resending will work.
+        wait = exc.headers.get("Retry-After", "60")
+        raise Redirect(f"/invitations?problem=too-soon&wait={wait}") from None
     except ProblemError as exc:
-        if exc.status not in (409, 429):
+        if exc.status != 409:
             raise
         raise PageError(exc.status, exc.title, exc.detail) from None
     ctx.outbox_wakeup.set()
@@ -106,6 +137,17 @@ async def _invitation_action(request: Request, invitation_id: str, action: str) 
 @router.post("/invitations/{invitation_id}/resend")
 async def resend_invitation(request: Request, invitation_id: str) -> Response:
     return await _invitation_action(request, invitation_id, "resent")
+
+
+@router.get("/invitations/{invitation_id}/revoke")
+async def revoke_invitation_confirm(request: Request, invitation_id: str) -> Response:
+    me = await require_admin(request)
+    invitation = await ctx_of(request).db.read(
+        lambda conn: invitations_service.get_invitation(conn, me.clinic_id, invitation_id)
+    )
+    if invitation["status"] != "sent":
+        raise Redirect("/invitations")
+    return page(request, "confirm.html", c=confirm.revoke_invitation(invitation))
 
 
 @router.post("/invitations/{invitation_id}/revoke")
@@ -155,6 +197,16 @@ async def create_api_key(request: Request) -> Response:
         notice=None,
         description=description,
     )
+
+
+@router.get("/api-keys/{key_id}/revoke")
+async def revoke_api_key_confirm(request: Request, key_id: str) -> Response:
+    me = await require_admin(request)
+    keys = await ctx_of(request).db.read(lambda conn: clinics.list_api_keys(conn, me.clinic_id))
+    key = next((k for k in keys if k["id"] == key_id and k["revoked_at"] is None), None)
+    if key is None:
+        raise PageError(404, "Not found", "There is no such active API key in your clinic.")
+    return page(request, "confirm.html", c=confirm.revoke_api_key(key))
 
 
 @router.post("/api-keys/{key_id}/revoke")

@@ -3,6 +3,8 @@ then sent through the same invite flow as the API). For owners and admins."""
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from fastapi import APIRouter
@@ -26,6 +28,7 @@ from .web import (
     DashboardRoute,
     Me,
     ctx_of,
+    env,
     field,
     form_data,
     page,
@@ -34,6 +37,22 @@ from .web import (
 )
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+# The CSV preview names a row's problem by its column as a person reads it.
+env.globals["column_labels"] = {
+    "email": "Email",
+    "firstName": "First name",
+    "lastName": "Last name",
+    "middleName": "Middle name",
+    "suffix1": "Suffix",
+    "suffix2": "Second suffix",
+    "phoneNumber": "Phone number",
+    "clinicRole": "Clinic role",
+    "level": "Level",
+    "canManageStudies": "Can manage studies",
+    "hasDashboardAccess": "Dashboard access",
+    "row": "Row",
+}
 
 @router.get("/users/new")
 async def invite_page(request: Request) -> Response:
@@ -58,8 +77,11 @@ async def invite(request: Request) -> Response:
 
         try:
             row = await retry_on_integrity_error(lambda: ctx.db.write(op))
-        except Conflict as exc:
-            errors = {"email": exc.detail}
+        except Conflict:
+            errors = {
+                "email": "Someone in your clinic already has this address. Find them in the "
+                "directory (if their access was revoked, reactivate them there)."
+            }
         else:
             ctx.outbox_wakeup.set()
             return redirect(request, f"/users/{row['id']}?notice=invited")
@@ -70,6 +92,26 @@ async def invite(request: Request) -> Response:
 async def bulk_page(request: Request) -> Response:
     await require_admin(request)
     return page(request, "bulk.html", rows=None, error=None, csv_text="", columns=csv_rows.COLUMNS)
+
+
+TEMPLATE_ROWS = (
+    ("dr.lee@clinic.example", "Ana", "Lee", "Radiologist", "member", "yes", "yes", "", "MD", "",
+     "5551234567"),
+)
+
+
+@router.get("/users/bulk/template.csv")
+async def bulk_template(request: Request) -> Response:
+    await require_admin(request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(csv_rows.COLUMNS)
+    writer.writerows(TEMPLATE_ROWS)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="people-to-invite.csv"'},
+    )
 
 
 CSV_MAX_BYTES = 512 * 1024
@@ -171,4 +213,4 @@ async def bulk(request: Request) -> Response:
             columns=csv_rows.COLUMNS,
             error=f"{len(ready) - len(refused)} invitation(s) sent; {len(refused)} refused.",
         )
-    return redirect(request, "/users?notice=bulk-invited")
+    return redirect(request, f"/users?notice=bulk-invited&count={len(ready)}")

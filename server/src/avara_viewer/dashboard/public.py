@@ -3,13 +3,18 @@ forgotten password (signing in and out: signin.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import APIRouter
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import flows
 from ..accounts import service as accounts
 from ..clock import utcnow
+from ..context import AppContext
 from ..invitations import service as invitations
 from ..invitations.service import InvitationView
 from ..links import LinkUnusable
@@ -24,6 +29,7 @@ from .web import (
 )
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+log = logging.getLogger("avara_viewer.dashboard")
 
 # What happened to a link that cannot be used, in the invitee's words.
 LINK_STATES = {
@@ -163,6 +169,32 @@ async def password_reset_page(request: Request) -> Response:
     )
 
 
+# Reset requests still being looked up (a reference keeps each task alive until it ends).
+_reset_requests: set[asyncio.Task[None]] = set()
+
+
+async def _start_reset_request(ctx: AppContext, email: str) -> None:
+    task = asyncio.create_task(_request_reset(ctx, email))
+    _reset_requests.add(task)
+    task.add_done_callback(_reset_requests.discard)
+
+
+async def _request_reset(ctx: AppContext, email: str) -> None:
+    """Queue reset emails for the accounts under this address, if any. Runs detached from the
+    request: a known address costs a lookup, a token and a queued email, an unknown one only
+    the lookup, and answering only after that work told the two apart (issue 11)."""
+    try:
+        await ctx.db.write(
+            lambda conn: accounts.request_password_reset(
+                conn, ctx.settings.resolved_secret_key, email, utcnow()
+            )
+        )
+    except Exception:
+        log.exception("a password reset request could not be recorded")
+    # No outbox wake-up: the delivery loop's next poll sends it, so no burst of work follows
+    # a known address (the wake-up would say which requests queued an email).
+
+
 @router.post("/password-reset")
 async def password_reset(request: Request) -> Response:
     ctx = ctx_of(request)
@@ -170,15 +202,13 @@ async def password_reset(request: Request) -> Response:
     token = field(form, "token")
     if not token:
         email = field(form, "email")[:320]
+        answer = page(request, "reset_request.html", sent=True)
         if email:
-            queued = await ctx.db.write(
-                lambda conn: accounts.request_password_reset(
-                    conn, ctx.settings.resolved_secret_key, email, utcnow()
-                )
-            )
-            if queued:
-                ctx.outbox_wakeup.set()
-        return page(request, "reset_request.html", sent=True)
+            # Looked up once the answer has been sent, in a task of its own (so the
+            # connection's next request does not wait for it either): the page's work is the
+            # same whether the address is known.
+            answer.background = BackgroundTask(_start_reset_request, ctx, email)
+        return answer
     now = utcnow()
     try:
         account = await ctx.db.read(lambda conn: accounts.reset_by_token(conn, token[:200], now))

@@ -15,8 +15,10 @@ Delivery is at least once; these rules keep duplicates rare and bounded:
   the same Message-ID.
 
 One slow mail conversation holds one connection, not the loop: once half a batch is done
-the rest get a short grace (see _wait_most), then go on in the background up to the batch's
-deadline while the next batch is claimed for the free connections.
+the rest get a short grace (see _wait_most), then go on in the background while the next
+batch is claimed for the free connections; at the batch's deadline a message still waiting
+for a connection goes back to the queue, and one in a conversation has its lease renewed
+and goes on (up to MAX_SEND_SECONDS), so even a uniformly slow server gets its mail.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +55,9 @@ log = logging.getLogger("avara_viewer.email")
 # Told the (kind, outcome) pairs of each committed batch (the metrics, in the server).
 OutcomeObserver = Callable[[Iterable[tuple[str, str]]], None]
 
+
+# Longest one SMTP conversation may go on, its lease renewed, before it is cut off.
+MAX_SEND_SECONDS = 300.0
 
 # Told how many messages went out (or may have) twice after a lease ran out.
 LeaseLostObserver = Callable[[int], None]
@@ -94,6 +99,11 @@ class DeliveryLoop:
         # paused): the mail server may have taken them, and another claim may send them again.
         self._overran: set[int] = set()
         self._late: set[asyncio.Task[None]] = set()
+        # Messages in an SMTP conversation now (holding one of `connections` slots), and the
+        # leases renewed for those that outlive their batch.
+        self._slots: asyncio.Semaphore | None = None
+        self._talking: set[int] = set()
+        self._lease_of: dict[int, datetime] = {}
         self._domain = urlsplit(settings.public_url).hostname or "avara-viewer"
         self._mail_from_addr = parseaddr(settings.mail_from)[1] or settings.mail_from
 
@@ -136,7 +146,7 @@ class DeliveryLoop:
             await self._record_or_hold(held)
             if self._unrecorded:
                 return 0
-        free = self.connections - len(self._late)
+        free = self.connections - len(self._talking)
         if free <= 0:  # every connection is busy with slow sends of earlier batches
             return 0
         limit = max(free, min(self._claim_limit, self.batch_size * free // self.connections))
@@ -193,6 +203,8 @@ class DeliveryLoop:
             )
             self._unrecorded.extend(outcomes)
             return
+        for m, _ in outcomes:
+            self._lease_of.pop(m.id, None)
         overran = [m.id for m, _ in outcomes if m.id in self._overran]
         self._overran.difference_update(overran)
         lost = sorted({*lost, *overran})
@@ -226,17 +238,51 @@ class DeliveryLoop:
         deadline: float,
         lease_end: float,
     ) -> tuple[str, str | None]:
-        """_deliver, given up at the batch's deadline (the lease is sized to it)."""
+        """_deliver within the lease: at the batch's deadline a message still waiting for a
+        connection is put back (retry); one in a conversation has its lease renewed and goes
+        on, a batch's time at a time, up to MAX_SEND_SECONDS. A send still running when its
+        lease has run out (the process was paused) is cut off and counted."""
         loop = asyncio.get_running_loop()
+        hard_end = loop.time() + max(MAX_SEND_SECONDS, self.batch_time)
+        lease_until = message.lease_until
+        task = asyncio.ensure_future(self._deliver(message, rendered))
         try:
-            return await asyncio.wait_for(
-                self._deliver(message, rendered), max(deadline - loop.time(), 0.0)
-            )
-        except TimeoutError:
-            if loop.time() >= lease_end:
-                self._overran.add(message.id)
-            log.info("email %d not sent within the batch's %.1f s", message.id, self.batch_time)
-            return "retry", f"not sent within the batch's time limit ({self.batch_time:.1f} s)"
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=max(deadline - loop.time(), 0.0))
+                if done:
+                    return task.result()
+                now = loop.time()
+                if now >= lease_end:
+                    self._overran.add(message.id)
+                    why = "its lease ran out (the process was paused)"
+                elif message.id not in self._talking:
+                    why = "no connection was free within the batch's time"
+                elif now >= hard_end:
+                    why = f"the conversation took over {MAX_SEND_SECONDS} s"
+                else:
+                    renewed = utcnow() + timedelta(seconds=self.lease_seconds)
+                    try:
+                        kept = await self.db.write(
+                            lambda conn, held=lease_until, new=renewed: outbox.renew_lease(
+                                conn, message.id, held, new
+                            )
+                        )
+                    except Exception as exc:
+                        log.info("lease of email %d not renewed: %s", message.id, exc)
+                        kept = False
+                    if kept:
+                        lease_until = self._lease_of[message.id] = renewed
+                        lease_end = loop.time() + self.lease_seconds
+                        deadline = loop.time() + self.batch_time
+                        continue
+                    why = "its lease could not be renewed"
+                log.info("email %d not sent: %s", message.id, why)
+                return "retry", f"not sent: {why}"
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def _deliver(
         self, message: Claimed, rendered: RenderedEmail | Exception
@@ -253,9 +299,16 @@ class DeliveryLoop:
                 html=rendered.html,
                 message_id=f"{message.kind}-{message.id}@{self._domain}",
             )
-            await self.transport.send(
-                mail_from=self._mail_from_addr, rcpt=message.recipient, message=data
-            )
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.connections)
+            async with self._slots:
+                self._talking.add(message.id)
+                try:
+                    await self.transport.send(
+                        mail_from=self._mail_from_addr, rcpt=message.recipient, message=data
+                    )
+                finally:
+                    self._talking.discard(message.id)
         except Superseded as exc:
             return "cancelled", str(exc)
         except PermanentDeliveryError as exc:
@@ -325,7 +378,7 @@ class DeliveryLoop:
                     message.id,
                     error=error,
                     next_attempt_at=now + self._backoff(message.attempts),
-                    lease_until=message.lease_until,
+                    lease_until=self._lease_of.get(message.id, message.lease_until),
                 )
             recorded.append((message.kind, outcome))
             if outcome in ("sent", "failed"):

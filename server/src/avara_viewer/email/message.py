@@ -10,6 +10,9 @@ deliberately small and strict so that it is easy to check:
 - both parts are UTF-8 and quoted-printable (``binascii.b2a_qp``, C code), which keeps
   every body line at most 76 characters, 7-bit, and makes the boundary (which contains
   ``=_``, a sequence quoted-printable can never produce) impossible to collide with;
+  except a text part that is plain ASCII with short lines: that one is sent as it is
+  (7bit), so that its links stay whole on one line for anyone reading the raw message,
+  and it is checked not to contain the boundary;
 - every line ends in CRLF.
 
 Header injection is impossible by construction: From, To and the Message-ID are rejected
@@ -134,6 +137,25 @@ def _qp_body(text: str) -> bytes:
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
 
 
+_SEVEN_BIT_SAFE = re.compile(r"[\t\n\x20-\x7e]*")
+_SEVEN_BIT_MAX_LINE = 998
+
+
+def _seven_bit_body(text: str) -> bytes | None:
+    """The text as a 7bit body (CRLF lines, final line break), or None when it is not plain
+    printable ASCII with lines of at most 998 characters."""
+    if not isinstance(text, str):
+        raise ValueError("body must be a string")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not _SEVEN_BIT_SAFE.fullmatch(text):
+        return None
+    if not text.endswith("\n"):
+        text += "\n"
+    if max(map(len, text.split("\n"))) > _SEVEN_BIT_MAX_LINE:
+        return None
+    return text.replace("\n", "\r\n").encode("ascii")
+
+
 def _date_header(date: datetime | None) -> str:
     if date is None:
         date = datetime.now(UTC)
@@ -164,9 +186,14 @@ def build_message(
     id_line = _message_id(message_id)
     subject_line = _subject_header(subject)
     date_line = _date_header(date)
-    text_body = _qp_body(text)
     html_body = _qp_body(html)
     boundary = "=_av_" + os.urandom(12).hex()
+    text_body = _seven_bit_body(text)
+    if text_body is not None and boundary.encode("ascii") in text_body:
+        text_body = None  # quoted-printable can never contain the boundary
+    text_encoding = "7bit" if text_body is not None else "quoted-printable"
+    if text_body is None:
+        text_body = _qp_body(text)
 
     head = (
         f"{date_line}\r\n"
@@ -180,7 +207,7 @@ def build_message(
         "\r\n"
         f"--{boundary}\r\n"
         'Content-Type: text/plain; charset="utf-8"\r\n'
-        "Content-Transfer-Encoding: quoted-printable\r\n"
+        f"Content-Transfer-Encoding: {text_encoding}\r\n"
         "\r\n"
     ).encode("ascii")
     middle = (

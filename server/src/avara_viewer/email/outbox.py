@@ -184,6 +184,23 @@ async def sent_by_another(conn: AsyncConnection, messages: list[Claimed]) -> lis
     return sorted(r.id for r in rows if r.status == "sent")
 
 
+async def renew_lease(
+    conn: AsyncConnection, message_id: int, held: datetime, renewed: datetime
+) -> bool:
+    """Extend a lease still held (a conversation outliving its batch); False when it was
+    lost meanwhile."""
+    result = await conn.execute(
+        update(outbox)
+        .where(
+            outbox.c.id == message_id,
+            outbox.c.status == "pending",
+            outbox.c.lease_until == held,
+        )
+        .values(lease_until=renewed)
+    )
+    return result.rowcount == 1
+
+
 async def mark_sent(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
     if ids:
         await conn.execute(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, not_, select, update
+from sqlalchemy import Select, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
@@ -295,6 +295,7 @@ class InvitationFilters:
     created_from: datetime | None = None
     created_before: datetime | None = None
     user_id: str | None = None
+    q: str = ""  # the dashboard's search: part of the person's name or email
 
 
 async def page(
@@ -306,7 +307,41 @@ async def page(
     now: datetime,
 ) -> Sequence[Any]:
     """Up to `limit` invitations newest first, read along ix_invitations_clinic_created."""
-    query = _JOINED.where(invitations.c.clinic_id == clinic_id)
+    query = _filtered(_JOINED, clinic_id, filters, now)
+    if after is not None:
+        query = query.where(before(invitations.c.created_at, invitations.c.id, after))
+    query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit)
+    return (await conn.execute(query)).mappings().all()
+
+
+async def count(
+    conn: AsyncConnection, clinic_id: str, filters: InvitationFilters, now: datetime
+) -> int:
+    """How many invitations match the filters."""
+    query = _filtered(
+        select(func.count()).select_from(
+            invitations.join(users, users.c.id == invitations.c.user_id)
+        ),
+        clinic_id,
+        filters,
+        now,
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
+def _filtered(query: Any, clinic_id: str, filters: InvitationFilters, now: datetime) -> Any:
+    query = query.where(invitations.c.clinic_id == clinic_id)
+    if filters.q:
+        # autoescape: a % or _ typed in the search box matches itself, not any text.
+        q = filters.q.lower()
+        query = query.where(
+            or_(
+                users.c.email_lower.contains(q, autoescape=True),
+                func.lower(users.c.first_name + " " + users.c.last_name).contains(
+                    q, autoescape=True
+                ),
+            )
+        )
     if filters.statuses is not None:
         query = query.where(invitations.c.status.in_(filters.statuses))
     lapsed = and_(invitations.c.status == "sent", invitations.c.expiry <= now)
@@ -320,7 +355,4 @@ async def page(
         query = query.where(invitations.c.created_at < filters.created_before)
     if filters.user_id is not None:
         query = query.where(invitations.c.user_id == filters.user_id)
-    if after is not None:
-        query = query.where(before(invitations.c.created_at, invitations.c.id, after))
-    query = query.order_by(invitations.c.created_at.desc(), invitations.c.id.desc()).limit(limit)
-    return (await conn.execute(query)).mappings().all()
+    return query

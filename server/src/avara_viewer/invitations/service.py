@@ -133,6 +133,13 @@ async def list_invitations(
     return InvitationPage(page, next_cursor, has_more)
 
 
+async def count_invitations(
+    conn: AsyncConnection, clinic_id: str, filters: InvitationFilters, *, now: datetime
+) -> int:
+    """How many of the clinic's invitations match the filters (the dashboard's count)."""
+    return await repo.count(conn, clinic_id, filters, now)
+
+
 async def get_invitation(
     conn: AsyncConnection, clinic_id: str, invitation_id: str, *, for_update: bool = False
 ) -> Any:

@@ -5,13 +5,14 @@ invite call's own field rules (fields.validate with UserInviteRequest)."""
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ValidationFailed
-from ..fields import validate
+from ..fields import CLINIC_ROLES, validate
 from .schemas import UserInviteRequest
 
 COLUMNS = (
@@ -53,13 +54,29 @@ def _key(name: str) -> str:
 _COLUMN_BY_KEY = {_key(c): c for c in COLUMNS}
 
 
+def _delimiter(text: str) -> str:
+    """";" for files whose header is separated by semicolons (what spreadsheets write where
+    the comma is the decimal mark), "," otherwise."""
+    header = text.split("\n", 1)[0]
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def role_suggestion(value: str) -> str | None:
+    """The clinic role a mistyped one most likely meant, if any is close."""
+    by_key = {_key(r): r for r in CLINIC_ROLES}
+    if _key(value) in by_key:
+        return by_key[_key(value)]
+    close = difflib.get_close_matches(_key(value), list(by_key), n=1, cutoff=0.6)
+    return by_key[close[0]] if close else None
+
+
 def read_people(text: str, *, exact_header: bool, max_rows: int | None = None) -> list[CsvRow]:
     """Every row with its wire body and, if valid, its invite request; raises CsvFileError.
 
     With exact_header (the command line) the header must use the wire names and name both
     yes/no columns, and a blank yes/no cell is an error; otherwise (the dashboard's form,
     typed by hand) "First name" means firstName and a missing or blank yes/no is false."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(text))
     try:
         header = next(reader)
     except StopIteration:
@@ -124,5 +141,10 @@ def _row(line: int, columns: list[str | None], values: list[str], exact_header: 
         request = validate(UserInviteRequest, data)
     except ValidationFailed as exc:
         for err in exc.errors or [{"field": "row", "message": exc.detail}]:
-            errors.setdefault(err["field"], err["message"])
+            message = err["message"]
+            if err["field"] == "clinicRole" and data.get("clinicRole"):
+                suggestion = role_suggestion(str(data["clinicRole"]))
+                if suggestion:
+                    message = f"is not a clinic role; did you mean “{suggestion}”?"
+            errors.setdefault(err["field"], message)
     return CsvRow(line, data, errors, request if not errors else None)

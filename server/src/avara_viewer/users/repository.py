@@ -124,6 +124,27 @@ class DirectoryFilters:
     level: str = ""
     status: str = ""
     source: str = ""
+    sort: str = "-created"  # a DIRECTORY_SORTS key, "-" first for descending
+
+
+DIRECTORY_SORTS = {
+    "name": (users.c.last_name, users.c.first_name),
+    "email": (users.c.email_lower,),
+    "role": (users.c.clinic_role,),
+    "level": (users.c.level,),
+    "status": (users.c.status,),
+    "created": (users.c.created_at,),
+    "login": (users.c.last_login_at,),
+}
+
+
+def _directory_order(sort: str) -> list[Any]:
+    descending = sort.startswith("-")
+    columns = DIRECTORY_SORTS.get(sort.lstrip("-"), DIRECTORY_SORTS["created"])
+    # Never-logged-in people last either way; the id keeps pages stable among equals.
+    order = [c.is_(None) for c in columns if c is users.c.last_login_at]
+    order += [c.desc() if descending else c.asc() for c in columns]
+    return [*order, users.c.id.desc() if descending else users.c.id.asc()]
 
 
 async def directory_page(
@@ -162,7 +183,7 @@ async def directory_page(
             await conn.execute(
                 select(users)
                 .where(where)
-                .order_by(users.c.created_at.desc(), users.c.id.desc())
+                .order_by(*_directory_order(filters.sort))
                 .limit(per_page)
                 .offset((page - 1) * per_page)
             )
