@@ -25,9 +25,16 @@ run: install
 	$(BIN)/avara-viewer demo
 	$(BIN)/avara-viewer serve --host 127.0.0.1 --port 8000
 
+# The single sign-on tests' OpenID Provider (npm oidc-provider, pinned by its lock file).
+PROVIDER := server/tests/sso/provider
+
+$(PROVIDER)/node_modules/.installed: $(PROVIDER)/package.json $(PROVIDER)/package-lock.json
+	cd $(PROVIDER) && npm ci --no-audit --no-fund --silent
+	touch $@
+
 # Everything the tests need that is not a Python package: Debian's chromium for the browser
-# tests, and a running PostgreSQL.
-test-deps: $(VENV)/.test-installed
+# tests, a running PostgreSQL, and the OpenID Provider of the single sign-on tests.
+test-deps: $(VENV)/.test-installed $(PROVIDER)/node_modules/.installed
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "Installing Debian's chromium for the browser tests"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \

@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
                 with contextlib.suppress(asyncio.CancelledError):
                     await delivery
             await ctx.rate_limiter.close()
+            await ctx.relying_party.aclose()
             await ctx.db.close()
 
     app = FastAPI(

@@ -29,6 +29,8 @@ app.add_typer(scim_tokens_app, name="scim-tokens")
 app.add_typer(scim_app, name="scim")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+sso_app = typer.Typer(no_args_is_help=True, help="Single sign-on (OpenID Connect) per clinic.")
+app.add_typer(sso_app, name="sso")
 
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -107,7 +109,10 @@ def serve(
         access_log=False,  # the request middleware writes the access log, with request ids
         log_config=None,
         log_level="info",
-        proxy_headers=True,
+        # X-Forwarded-For only from the proxies the operator names; otherwise the peer
+        # address is the client's (uvicorn would trust loopback by default).
+        proxy_headers=settings.trusted_proxies is not None,
+        forwarded_allow_ips=settings.trusted_proxies or "",
         server_header=False,
         limit_concurrency=settings.limit_concurrency,
         timeout_keep_alive=5,
@@ -633,6 +638,68 @@ def audit_export(
         if output:
             handle.close()
     err.print(f"Exported {len(entries)} audit entries.")
+
+
+@sso_app.command("configure")
+def sso_configure(
+    clinic: Annotated[str, typer.Option(help="The clinic id.")],
+    issuer: Annotated[str, typer.Option(help="The provider's issuer URL (https).")],
+    client_id: Annotated[str, typer.Option(help="The client id registered at the provider.")],
+    client_secret: Annotated[str, typer.Option(help="The client secret (stored encrypted).")],
+    domain: Annotated[
+        list[str], typer.Option(help="An email domain of the clinic's people (repeatable).")
+    ],
+    require: Annotated[
+        bool, typer.Option("--require", help="Passwords stop working (owners keep theirs).")
+    ] = False,
+    join_with_defaults: Annotated[
+        bool,
+        typer.Option(
+            "--join-with-defaults",
+            help="A verified address the clinic does not know joins as a member.",
+        ),
+    ] = False,
+) -> None:
+    """Connect a clinic to its OpenID Provider; prints the redirect URI to register there."""
+    from .accounts import sso
+    from .accounts.oidc import OidcError, RelyingParty
+    from .actor import Actor
+    from .clock import utcnow
+    from .db import open_database
+    from .errors import ProblemError
+
+    settings = _settings()
+    request = sso.SsoRequest(
+        issuer, client_id, client_secret, tuple(domain), require, join_with_defaults
+    )
+
+    async def main() -> sso.SsoSettings:
+        db, relying_party = open_database(settings), RelyingParty()
+        await db.start()
+        try:
+            actor = Actor(clinic_id=clinic, kind="cli", id=None)
+            return await sso.configure_checked(
+                db, relying_party, settings.resolved_secret_key, actor, request, utcnow()
+            )
+        finally:
+            await relying_party.aclose()
+            await db.close()
+
+    try:
+        configured = asyncio.run(main())
+    except OidcError as exc:
+        _fail(exc.message)
+        return
+    except ProblemError as exc:
+        details = "; ".join(f"{e['field']}: {e['message']}" for e in exc.errors or [])
+        _fail(f"{exc.detail} {details}".strip())
+        return
+    err.print(
+        f"Single sign-on configured: {configured.issuer}, domains "
+        f"{', '.join(configured.domains)}{', required' if configured.required else ''}. "
+        "Register this redirect URI at the provider:"
+    )
+    typer.echo(f"{settings.public_url}/auth/oidc/callback")
 
 
 def _describe_db(settings: Settings) -> str:

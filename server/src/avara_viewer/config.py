@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -85,6 +86,17 @@ class Settings(BaseSettings):
     webhook_poll_interval: float = 1.0
     webhook_disable_after: timedelta = timedelta(days=5)
     webhook_sweep_interval: float = 30.0
+    # Dashboard sessions: ended after this long without a request (a clinic may choose another
+    # idle timeout on its settings page), and this long after sign-in whatever happens.
+    session_idle_timeout: timedelta = timedelta(minutes=15)
+    session_max_age: timedelta = timedelta(hours=12)
+    # Addresses or networks (comma-separated) of reverse proxies whose X-Forwarded-For is
+    # believed; unset, the header is ignored and the peer address is the client's.
+    trusted_proxies: str | None = None
+    # false: clinics' MFA policies are not enforced at password sign-in (people may still
+    # enrol, and an owner's break-glass sign-in under required SSO always needs MFA). For
+    # demos and the tests of other features; production keeps the default.
+    mfa_enforced: bool = True
     # /metrics: unset, only loopback clients not behind a proxy may scrape; set, a client
     # presenting it as a Bearer token may scrape from anywhere.
     metrics_token: str | None = None
@@ -98,6 +110,8 @@ class Settings(BaseSettings):
         "resend_cooldown",
         "webhook_lease",
         "webhook_disable_after",
+        "session_idle_timeout",
+        "session_max_age",
         "pg_statement_timeout",
         "pg_lock_timeout",
         "pg_idle_in_transaction_timeout",
@@ -109,6 +123,18 @@ class Settings(BaseSettings):
         if isinstance(value, (str, int, timedelta)):
             return parse_duration(value)
         raise ValueError("expected a duration such as 7d, 12h, 30m or a number of seconds")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for item in value.split(","):
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item.strip()!r} is not an IP address or network") from None
+        return ",".join(item.strip() for item in value.split(","))
 
     @field_validator("public_url")
     @classmethod

@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from . import flows
 from .accounts.emails import PasswordResetEmails
+from .accounts.oidc import RelyingParty
 from .apikit.idempotent import IdempotentBatcher
 from .clinics.auth import ApiKeyAuthenticator, ApiPrincipal
 from .config import Settings
@@ -50,6 +51,8 @@ class AppContext:
     invite_batcher: IdempotentBatcher[users_service.InviteItem]
     # Set after a commit that queued email, so the delivery loop in this process starts at once.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Single sign-on: the HTTP client and the providers' discovery documents and keys.
+    relying_party: RelyingParty = field(default_factory=RelyingParty)
 
     @classmethod
     def create(cls, settings: Settings) -> AppContext:

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .accounts import sessions as account_sessions
 from .actor import Actor
 from .audit import service as audit
 from .webhooks import record as webhooks
@@ -52,6 +53,18 @@ SCIM_SETTINGS_UPDATED = "scim.settings_updated"
 SCIM_GROUP_CHANGED = "scim.group_changed"
 # A SCIM call that changed nothing (a read, a refused request): every call is on record.
 SCIM_REQUEST = "scim.request"
+# Signing in: sessions, MFA, single sign-on, and a clinic's sign-in rules.
+SIGNED_IN = "account.signed_in"
+SIGNED_OUT = "account.signed_out"
+SESSIONS_ENDED = "account.sessions_ended"
+PASSWORD_CHANGED = "account.password_changed"
+MFA_ENROLLED = "account.mfa_enrolled"
+MFA_RESET = "account.mfa_reset"
+MFA_RECOVERY_CODE_USED = "account.mfa_recovery_code_used"
+MFA_RECOVERY_CODES_REPLACED = "account.mfa_recovery_codes_replaced"
+SSO_LINKED = "account.sso_linked"
+SSO_CONFIGURED = "clinic.sso_configured"
+SIGN_IN_POLICY_UPDATED = "clinic.sign_in_policy_updated"
 
 EVENT_TYPES: frozenset[str] = frozenset(
     {
@@ -78,6 +91,17 @@ EVENT_TYPES: frozenset[str] = frozenset(
         SCIM_SETTINGS_UPDATED,
         SCIM_GROUP_CHANGED,
         SCIM_REQUEST,
+        SIGNED_IN,
+        SIGNED_OUT,
+        SESSIONS_ENDED,
+        PASSWORD_CHANGED,
+        MFA_ENROLLED,
+        MFA_RESET,
+        MFA_RECOVERY_CODE_USED,
+        MFA_RECOVERY_CODES_REPLACED,
+        SSO_LINKED,
+        SSO_CONFIGURED,
+        SIGN_IN_POLICY_UPDATED,
     }
 )
 
@@ -115,3 +139,21 @@ async def emit_many(conn: AsyncConnection, events: Sequence[DomainEvent]) -> Non
         ],
     )
     await webhooks.record_domain_events(conn, events)
+    await end_sessions_on_access_change(conn, events)
+
+
+# A change to what a person may do ends their dashboard sessions, whichever way in made it
+# (API, dashboard, SCIM): they sign in again under the new rules.
+_ACCESS_FIELDS = ("level", "hasDashboardAccess")
+
+
+async def end_sessions_on_access_change(
+    conn: AsyncConnection, events: Sequence[DomainEvent]
+) -> None:
+    for event in events:
+        if event.target_type != "user" or event.target_id is None:
+            continue
+        if event.type == USER_ACCESS_REVOKED or (
+            event.type == USER_UPDATED and any(f in event.changes for f in _ACCESS_FIELDS)
+        ):
+            await account_sessions.end_all(conn, event.target_id)

@@ -8,6 +8,7 @@ change. Flows run inside a transaction given to them and never commit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,13 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import events
 from .accounts import service as accounts
+from .accounts import sso
+from .accounts.oidc import Identity
 from .actor import Actor
 from .audit.service import diff
 from .clinics import service as clinics
 from .config import Settings
 from .errors import Conflict, NotFound
+from .fields import validate
 from .invitations import service as invitations
 from .invitations.service import InvitationView
+from .links import LinkUnusable
 from .users import service as users
 from .users.schemas import UserInviteRequest, UserUpdateRequest
 from .users.service import InviteItem
@@ -108,7 +113,7 @@ async def revoke_access(
     Returns a message for the caller."""
     target = await users.revocable(conn, actor, user_id)
     revoked_invitations = await invitations.revoke_pending_for_user(conn, user_id, now)
-    await accounts.end_sessions(conn, user_id)
+    await accounts.access_revoked(conn, user_id, now)
     await users.mark_revoked(
         conn, actor, target, revoked_invitation_ids=revoked_invitations, now=now
     )
@@ -237,10 +242,112 @@ async def decline_invitation(conn: AsyncConnection, token: str, now: datetime) -
 
 
 async def erase_person(conn: AsyncConnection, actor: Actor, user_id: str, *, now: datetime) -> None:
-    """Remove a person for good (SCIM DELETE): their invitations, password resets, every email
-    about them and their users row. The `user.deleted` event names the erased fields, never
-    their values; the audit chain keeps what happened before, as the law on records asks."""
+    """Remove a person for good (SCIM DELETE): their invitations, sign-in state (sessions, MFA,
+    provider link, password resets), every email about them and their users row. The
+    `user.deleted` event names the erased fields, never their values; the audit chain keeps
+    what happened before, as the law on records asks."""
     target = await users.erasable(conn, actor, user_id)
     invitation_ids = await invitations.forget_for_user(conn, user_id)
-    await accounts.forget_password_resets(conn, user_id)
+    await accounts.forget_sign_in(conn, user_id)
     await users.erase(conn, actor, target, erased_invitation_ids=invitation_ids, now=now)
+
+
+# --- single sign-on -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderSignIn:
+    """What a sign-in through the clinic's provider came to: the person to start a session
+    for, or a `refusal` word (unknown, revoked, no_dashboard_access, subject_mismatch,
+    invitation_closed); `accepted` when it accepted their invitation."""
+
+    user_id: str | None
+    refusal: str | None = None
+    accepted: bool = False
+
+
+async def sign_in_with_provider(
+    conn: AsyncConnection,
+    settings: Settings,
+    connection: sso.SsoSettings,
+    identity: Identity,
+    *,
+    now: datetime,
+) -> ProviderSignIn:
+    """A verified address from the clinic's provider: an invited person accepts their
+    invitation, an active one signs in, one the clinic does not know is refused (or joins as
+    a member when the clinic allows it). The provider's `sub` is linked on the first sign-in
+    and must match after."""
+    clinic_id = connection.clinic_id
+    assert identity.email is not None
+    user = await users.by_email(conn, clinic_id, identity.email)
+    linked_to = await sso.subject_owner(conn, clinic_id, identity.issuer, identity.subject)
+    if linked_to is not None and (user is None or linked_to != user["id"]):
+        return ProviderSignIn(None, "subject_mismatch")
+    accepted = False
+    if user is None:
+        if not connection.join_with_defaults:
+            return ProviderSignIn(None, "unknown")
+        user = await _join_with_defaults(conn, settings, clinic_id, identity, now)
+        accepted = True
+    elif user["status"] == "invited":
+        try:
+            await invitations.accept_verified(conn, user["id"], now)
+        except LinkUnusable as exc:
+            return ProviderSignIn(
+                None, "invitation_closed" if exc.reason != "invalid" else "unknown"
+            )
+        await users.activate(conn, user["id"], now)
+        accepted = True
+    elif user["status"] != "active":
+        return ProviderSignIn(None, "revoked")
+    if linked_to is None:
+        existing = await sso.linked_subject(conn, user["id"])
+        if existing is not None:
+            return ProviderSignIn(None, "subject_mismatch")
+        await sso.link(conn, clinic_id, user["id"], identity.issuer, identity.subject, now)
+        await events.emit(
+            conn,
+            events.DomainEvent(
+                events.SSO_LINKED,
+                Actor(clinic_id=clinic_id, kind="user", id=user["id"]),
+                "user",
+                user["id"],
+                {"issuer": identity.issuer},
+                now,
+            ),
+        )
+    if not user["has_dashboard_access"]:
+        return ProviderSignIn(user["id"], "no_dashboard_access", accepted)
+    return ProviderSignIn(user["id"], None, accepted)
+
+
+async def _join_with_defaults(
+    conn: AsyncConnection,
+    settings: Settings,
+    clinic_id: str,
+    identity: Identity,
+    now: datetime,
+) -> Any:
+    """A person the clinic does not know joins as a member with dashboard access (the clinic
+    turned this on): invited and accepted at once, recorded as their own action."""
+    assert identity.email is not None
+    local = identity.email.split("@", 1)[0]
+    request = validate(
+        UserInviteRequest,
+        {
+            "email": identity.email,
+            "firstName": identity.given_name or local,
+            "lastName": identity.family_name or local,
+            "clinicRole": "Other",
+            "level": "member",
+            "canManageStudies": False,
+            "hasDashboardAccess": True,
+        },
+    )
+    row = await invite(
+        conn, settings, Actor(clinic_id=clinic_id, kind="user", id=None), request, now=now
+    )
+    await invitations.accept_verified(conn, row["id"], now)
+    await users.activate(conn, row["id"], now)
+    return {**row, "status": "active"}

@@ -1,6 +1,9 @@
 """Every table, imported in one place so the metadata (and Alembic) sees them all."""
 
+from .accounts.mfa_models import MfaRecoveryCode, MfaTotp
 from .accounts.models import LoginThrottle, PasswordReset
+from .accounts.session_models import DashboardSession
+from .accounts.sso_models import OidcLogin, SignInPolicy, SsoConnection, SsoDomain, SsoLink
 from .apikit.idempotency_store import IdempotencyRecord
 from .audit.models import AuditEntry
 from .clinics.models import ApiKey, Clinic
@@ -31,9 +34,13 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Clinic",
+    "DashboardSession",
     "IdempotencyRecord",
     "Invitation",
     "LoginThrottle",
+    "MfaRecoveryCode",
+    "MfaTotp",
+    "OidcLogin",
     "OutboxMessage",
     "PasswordReset",
     "RateLimitWindow",
@@ -43,6 +50,10 @@ __all__ = [
     "ScimSettings",
     "ScimToken",
     "ScimUser",
+    "SignInPolicy",
+    "SsoConnection",
+    "SsoDomain",
+    "SsoLink",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -1,6 +1,6 @@
 """Tables of accounts: login throttling state and password-reset requests. Owned by accounts:
-only accounts' service writes these tables (and the sign-in columns of users: password_hash,
-session_version, last_login_at).
+only accounts' service writes these tables (it asks users/ to store the sign-in columns of
+users: password_hash, last_login_at).
 
 Both live in the database (not in process memory) so that several server processes share
 them: a throttled address stays throttled whichever process answers next.

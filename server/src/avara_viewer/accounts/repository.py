@@ -1,16 +1,19 @@
 """Queries of accounts: the throttle and reset tables (written only here), and reads of the
 users a sign-in is about. The sign-in columns of users are written by users/ on accounts'
-request (users.service.set_password, end_sessions, record_login)."""
+request (users.service.set_password, record_login)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
+from ..db import UTCDateTime
 from ..ids import new_uuid
 from ..users.models import User
 from .models import LoginThrottle, PasswordReset
@@ -35,17 +38,60 @@ async def user_with_clinic(conn: AsyncConnection, user_id: str, clinic_id: str) 
     )
 
 
-async def throttle_row(conn: AsyncConnection, key: str) -> Any:
-    return (await conn.execute(select(throttle).where(throttle.c.key == key))).first()
+async def password_hash_of(conn: AsyncConnection, user_id: str) -> str | None:
+    return await conn.scalar(select(users.c.password_hash).where(users.c.id == user_id))
 
 
-async def save_throttle(
-    conn: AsyncConnection, key: str, values: dict[str, Any], *, exists: bool
-) -> None:
-    if exists:
-        await conn.execute(update(throttle).where(throttle.c.key == key).values(**values))
-    else:
-        await conn.execute(throttle.insert().values(key=key, **values))
+async def count_failure(
+    conn: AsyncConnection,
+    key: str,
+    limit: int,
+    now: datetime,
+    window: timedelta,
+    lockout: timedelta,
+) -> tuple[int, datetime | None]:
+    """Add one failure under `key` in one statement (an upsert, so concurrent attempts each
+    get their own count); returns the count in the window and the lock's end. A window older
+    than `window` starts again, unless a lock still holds."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    # Typed, so the instants are stored as UTC like every other column's (see db.UTCDateTime).
+    at, lock_end = literal(now, UTCDateTime()), literal(now + lockout, UTCDateTime())
+    stale = (throttle.c.window_start <= now - window) & (
+        throttle.c.locked_until.is_(None) | (throttle.c.locked_until <= now)
+    )
+    failures = case((stale, 1), else_=throttle.c.failures + 1)
+    statement = (
+        insert(throttle)
+        .values(
+            key=key,
+            failures=1,
+            window_start=now,
+            locked_until=now + lockout if limit <= 1 else None,
+        )
+        .on_conflict_do_update(
+            index_elements=[throttle.c.key],
+            set_={
+                "failures": failures,
+                "window_start": case((stale, at), else_=throttle.c.window_start),
+                "locked_until": case(
+                    (failures >= limit, lock_end),
+                    (stale, None),
+                    else_=throttle.c.locked_until,
+                ),
+            },
+        )
+        .returning(throttle.c.failures, throttle.c.locked_until)
+    )
+    row = (await conn.execute(statement)).one()
+    return int(row.failures), row.locked_until
+
+
+async def uncount_failure(conn: AsyncConnection, key: str) -> None:
+    await conn.execute(
+        update(throttle)
+        .where(throttle.c.key == key, throttle.c.failures > 0)
+        .values(failures=throttle.c.failures - 1)
+    )
 
 
 async def clear_throttle(conn: AsyncConnection, key: str) -> None:
@@ -56,9 +102,7 @@ async def login_candidates(conn: AsyncConnection, email_lower: str) -> list[Any]
     return list(
         (
             await conn.execute(
-                select(
-                    users.c.id, users.c.clinic_id, users.c.password_hash, users.c.session_version
-                )
+                select(users.c.id, users.c.clinic_id, users.c.password_hash, users.c.level)
                 .where(
                     users.c.email_lower == email_lower,
                     users.c.status == "active",

@@ -49,6 +49,8 @@ NOTICES = {
     "reactivated": "Access restored: they can log in again.",
     "resent": "A new invitation email is on its way; the previous link no longer works.",
     "invitation-revoked": "Invitation revoked; its link no longer works.",
+    "mfa-reset": "Two-step verification was reset and their sessions have ended. They set it "
+    "up again at their next sign-in (when the clinic requires it).",
 }
 
 
@@ -196,14 +198,6 @@ async def directory_csv(request: Request) -> Response:
             "Cache-Control": "no-store",
         },
     )
-
-
-@router.get("/profile")
-async def profile(request: Request) -> Response:
-    me = await require_user(request)
-    return redirect(request, f"/users/{me.id}")
-
-
 @router.get("/users/{user_id}")
 async def user_page(request: Request, user_id: str) -> Response:
     me = await require_user(request)

@@ -1,11 +1,10 @@
-"""Pages reached without a session: accepting or declining an invitation, logging in and
-out, and resetting a forgotten password."""
+"""Pages reached without a session: accepting or declining an invitation and resetting a
+forgotten password (signing in and out: signin.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
@@ -22,14 +21,11 @@ from ..links import LinkUnusable
 from . import security
 from .web import (
     DashboardRoute,
-    cookie_secure,
     ctx_of,
-    current_user,
     field,
     form_data,
     page,
     redirect,
-    rotate_csrf,
 )
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
@@ -147,118 +143,10 @@ async def decline(request: Request) -> Response:
     try:
         if view is None:
             raise LinkUnusable("invalid")
-        await ctx_of(request).db.write(
-            lambda conn: flows.decline_invitation(conn, token, utcnow())
-        )
+        await ctx_of(request).db.write(lambda conn: flows.decline_invitation(conn, token, utcnow()))
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, _who_to_ask(view), kind="invitation")
     return page(request, "declined.html", token_page=True, invitation=view)
-
-
-# --- log in and out -----------------------------------------------------------------------
-
-
-def _safe_next(target: str) -> str:
-    """Only a path on this site: never another origin (no open redirect)."""
-    parts = urlsplit(target)
-    if not target.startswith("/") or target.startswith("//") or parts.scheme or parts.netloc:
-        return "/users"
-    return target
-
-
-@router.get("/")
-async def home(request: Request) -> Response:
-    me = await current_user(request)
-    return redirect(request, "/users" if me else "/login")
-
-
-@router.get("/login")
-async def login_page(request: Request) -> Response:
-    if await current_user(request):
-        return redirect(request, "/users")
-    return page(
-        request,
-        "login.html",
-        email="",
-        next=_safe_next(request.query_params.get("next", "/users")),
-        error=None,
-        notice=request.query_params.get("notice", ""),
-    )
-
-
-@router.post("/login")
-async def login(request: Request) -> Response:
-    ctx = ctx_of(request)
-    secret = ctx.settings.resolved_secret_key
-    form = await form_data(request)
-    email = field(form, "email")[:320]
-    password = form.get("password")
-    password = password if isinstance(password, str) else ""
-    target = _safe_next(field(form, "next") or "/users")
-    ip = request.client.host if request.client else "unknown"
-    key = accounts.throttle_key(secret, email, ip)
-    now = utcnow()
-
-    def refuse(status: int, error: str) -> Response:
-        return page(
-            request, "login.html", status=status, email=email, next=target, error=error, notice=""
-        )
-
-    locked = await ctx.db.read(lambda conn: accounts.locked_until(conn, key, now))
-    if locked is not None:
-        minutes = max(1, int((locked - now).total_seconds() // 60) + 1)
-        response = refuse(
-            429,
-            f"Too many failed attempts. For your security, logging in with this email is "
-            f"paused for about {minutes} minute{'s' if minutes != 1 else ''}. You can also "
-            "reset your password.",
-        )
-        response.headers["Retry-After"] = str(int((locked - now).total_seconds()) + 1)
-        return response
-
-    candidates = (
-        await ctx.db.read(lambda conn: accounts.login_candidates(conn, email)) if email else []
-    )
-    user = None
-    if not candidates:
-        await security.verify_password(None, password)
-    for candidate in candidates:
-        if await security.verify_password(candidate.password_hash, password):
-            user = candidate
-            break
-    if user is None:
-        locked = await ctx.db.write(lambda conn: accounts.record_failure(conn, key, utcnow()))
-        if locked is not None:
-            return refuse(
-                429,
-                "Too many failed attempts. For your security, logging in with this email is "
-                "paused for 15 minutes. You can also reset your password.",
-            )
-        return refuse(
-            401, "The email or password is not correct, or this account cannot use the dashboard."
-        )
-
-    await ctx.db.write(lambda conn: accounts.record_login(conn, user.id, key, utcnow()))
-    rotate_csrf(request)
-    response = redirect(request, target)
-    response.set_cookie(
-        security.SESSION_COOKIE,
-        security.session_cookie(secret, user.id, user.clinic_id, user.session_version),
-        max_age=security.SESSION_SECONDS,
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(request),
-        path="/",
-    )
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    rotate_csrf(request)
-    response = redirect(request, "/login?notice=logged-out")
-    response.delete_cookie(security.SESSION_COOKIE, path="/")
-    return response
 
 
 # --- password reset -----------------------------------------------------------------------

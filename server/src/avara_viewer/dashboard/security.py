@@ -1,8 +1,7 @@
-"""Sessions, CSRF tokens and password hashing of the dashboard.
+"""Cookies, CSRF tokens and password hashing of the dashboard.
 
-Sessions are signed cookies (HMAC-SHA-256 under the server secret) carrying the user id,
-the clinic id, the user's `session_version` and an expiry; every request checks the version
-against the database, so revoking a user or changing a password ends their sessions at once.
+The session cookie holds only a random token; the session itself lives on the server
+(accounts/sessions.py), so logging out or revoking access ends it at once.
 
 CSRF uses signed double-submit tokens: a random seed in an HttpOnly cookie, and in every
 form an HMAC of that seed and the signed-in user's id. A forged form from another site can
@@ -15,80 +14,23 @@ the event loop and never inside a database write operation.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import secrets
-import time
-from dataclasses import dataclass
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from ..accounts.password_policy import guessable_reason
 from ..ids import constant_time_equal, keyed_hash
 
 SESSION_COOKIE = "avv_session"
 CSRF_COOKIE = "avv_csrf"
 CSRF_FIELD = "csrf_token"
-SESSION_SECONDS = 12 * 3600
 PASSWORD_MIN = 12
 PASSWORD_MAX = 256
 
 _hasher = PasswordHasher()  # argon2id with the library's recommended parameters
 # Verified against when no account matches, so a wrong email costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def sign(secret: bytes, purpose: str, payload: dict[str, Any]) -> str:
-    body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-    return f"{body}.{keyed_hash(secret, purpose, body)}"
-
-
-def unsign(secret: bytes, purpose: str, value: str | None) -> dict[str, Any] | None:
-    if not value or value.count(".") != 1:
-        return None
-    body, mac = value.split(".")
-    if not constant_time_equal(mac, keyed_hash(secret, purpose, body)):
-        return None
-    try:
-        payload = json.loads(_unb64(body))
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-@dataclass(frozen=True)
-class Session:
-    user_id: str
-    clinic_id: str
-    version: int
-    expires: int
-
-
-def session_cookie(secret: bytes, user_id: str, clinic_id: str, version: int) -> str:
-    expires = int(time.time()) + SESSION_SECONDS
-    return sign(
-        secret, "dashboard-session", {"u": user_id, "c": clinic_id, "v": version, "e": expires}
-    )
-
-
-def read_session(secret: bytes, value: str | None) -> Session | None:
-    data = unsign(secret, "dashboard-session", value)
-    if data is None:
-        return None
-    try:
-        session = Session(str(data["u"]), str(data["c"]), int(data["v"]), int(data["e"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return session if session.expires > time.time() else None
 
 
 def new_csrf_seed() -> str:
@@ -138,6 +80,8 @@ def password_problems(
             problems["password"] = (
                 "Do not include your name or the first part of your email address."
             )
+        elif (reason := guessable_reason(password)) is not None:
+            problems["password"] = reason
     if "password" not in problems and password != confirmation:
         problems["password_confirmation"] = "The two passwords do not match."
     return problems

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from fastapi.routing import APIRoute
@@ -17,6 +18,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..accounts import service as accounts
+from ..accounts import sessions
+from ..accounts.sessions import Lookup, SessionInfo
 from ..clock import utcnow
 from ..context import AppContext, get_context
 from ..email.render import format_expiry
@@ -79,7 +82,10 @@ class PageError(Exception):
 
 @dataclass(frozen=True)
 class Me:
+    """The signed-in person (their users row with clinic_name) and the session they use."""
+
     row: Any
+    session: SessionInfo
 
     @property
     def id(self) -> str:
@@ -92,6 +98,10 @@ class Me:
     @property
     def is_admin(self) -> bool:
         return self.row["level"] in ("owner", "admin")
+
+    @property
+    def is_owner(self) -> bool:
+        return bool(self.row["level"] == "owner")
 
 
 def ctx_of(request: Request) -> AppContext:
@@ -111,24 +121,47 @@ def rotate_csrf(request: Request) -> None:
     request.state.csrf_seed = security.new_csrf_seed()
 
 
-def _session(request: Request) -> security.Session | None:
-    secret = ctx_of(request).settings.resolved_secret_key
-    return security.read_session(secret, request.cookies.get(security.SESSION_COOKIE))
+async def current_session(request: Request) -> Lookup:
+    """The session behind the request's cookie, its idle deadline moved forward (a write), or
+    why it ended. Looked up once per request."""
+    found: Lookup | None = getattr(request.state, "session_lookup", None)
+    if found is not None:
+        return found
+    token = request.cookies.get(security.SESSION_COOKIE)
+    found = Lookup(None, None)
+    if token:
+        ctx = ctx_of(request)
+        found = await ctx.db.write(
+            lambda conn: sessions.touch(
+                conn,
+                ctx.settings.resolved_secret_key,
+                token,
+                utcnow(),
+                ctx.settings.session_idle_timeout,
+            )
+        )
+    request.state.session_lookup = found
+    return found
+
+
+def _session_user_id(request: Request) -> str | None:
+    """Whose session the request carries (a session waiting for MFA too), for CSRF tokens."""
+    found: Lookup | None = getattr(request.state, "session_lookup", None)
+    return found.session.user_id if found is not None and found.session is not None else None
 
 
 async def current_user(request: Request) -> Me | None:
+    """The person of a whole session (no sign-in step left), or None."""
     if hasattr(request.state, "me"):
         me: Me | None = request.state.me
         return me
-    session = _session(request)
+    session = (await current_session(request)).session
     me = None
-    if session is not None:
+    if session is not None and session.pending is None:
         row = await ctx_of(request).db.read(
-            lambda conn: accounts.session_user(
-                conn, session.user_id, session.clinic_id, session.version
-            )
+            lambda conn: accounts.session_user(conn, session.user_id, session.clinic_id)
         )
-        me = Me(row) if row is not None else None
+        me = Me(row, session) if row is not None else None
     request.state.me = me
     return me
 
@@ -136,12 +169,16 @@ async def current_user(request: Request) -> Me | None:
 async def require_user(request: Request) -> Me:
     me = await current_user(request)
     if me is None:
+        found = await current_session(request)
+        if found.session is not None and found.session.pending == "mfa":
+            raise Redirect("/login/mfa")
+        if found.session is not None and found.session.pending == "mfa_enrol":
+            raise Redirect("/account/mfa/setup")
         target = request.url.path
         if request.url.query:
             target += "?" + request.url.query
-        from urllib.parse import quote
-
-        raise Redirect(f"/login?next={quote(target, safe='')}")
+        notice = f"&notice={found.ended}" if found.ended else ""
+        raise Redirect(f"/login?next={quote(target, safe='')}{notice}")
     return me
 
 
@@ -177,14 +214,17 @@ def page(
     ctx = ctx_of(request)
     me: Me | None = getattr(request.state, "me", None)
     seed = _csrf_seed(request)
-    session = _session(request)
+    idle_seconds = 0
+    if me is not None:
+        idle_seconds = int((me.session.idle_expires_at - me.session.last_seen_at).total_seconds())
     html = env.get_template(template).render(
         request_path=request.url.path,
         token_page=token_page,
         me=me,
+        idle_seconds=idle_seconds,
         csrf_field=security.CSRF_FIELD,
         csrf_token=security.csrf_token(
-            ctx.settings.resolved_secret_key, seed, session.user_id if session else None
+            ctx.settings.resolved_secret_key, seed, _session_user_id(request)
         ),
         now=utcnow(),
         **context,
@@ -222,12 +262,11 @@ def redirect(request: Request, url: str) -> RedirectResponse:
 
 def _csrf_ok(request: Request, form: FormData) -> bool:
     secret = ctx_of(request).settings.resolved_secret_key
-    session = _session(request)
     presented = form.get(security.CSRF_FIELD)
     return security.csrf_valid(
         secret,
         request.cookies.get(security.CSRF_COOKIE),
-        session.user_id if session else None,
+        _session_user_id(request),
         presented if isinstance(presented, str) else None,
     )
 
@@ -258,6 +297,7 @@ class DashboardRoute(APIRoute):
                 # /users/%00 is no such page (the query string's are refused in ops.middleware).
                 if any("\x00" in str(v) for v in request.path_params.values()):
                     raise PageError(404, "Not found", "There is no such page.")
+                await current_session(request)
                 if request.method == "POST":
                     form = await form_data(request)
                     refused = _text_no_field_holds(form)

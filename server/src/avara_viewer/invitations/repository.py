@@ -255,6 +255,18 @@ async def by_token_hash(conn: AsyncConnection, hashed: str) -> Any:
     return (await conn.execute(with_people().where(invitations.c.token_hash == hashed))).first()
 
 
+async def latest_sent_for_user(conn: AsyncConnection, user_id: str) -> Any:
+    """The `with_people()` row of the user's newest `sent` invitation, or None."""
+    return (
+        await conn.execute(
+            with_people()
+            .where(invitations.c.user_id == user_id, invitations.c.status == "sent")
+            .order_by(invitations.c.created_at.desc(), invitations.c.id.desc())
+            .limit(1)
+        )
+    ).first()
+
+
 def inviter_name(row: Any) -> str | None:
     """The inviter's full name from a `with_people()` row; None when an API key invited."""
     if row.inviter_first is None:

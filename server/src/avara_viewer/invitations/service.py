@@ -318,6 +318,10 @@ async def invitation_by_token(conn: AsyncConnection, token: str) -> InvitationVi
     row = await repo.by_token_hash(conn, token_hash(token))
     if row is None:
         return None
+    return _view(row)
+
+
+def _view(row: Any) -> InvitationView:
     return InvitationView(
         id=row.id,
         clinic_id=row.clinic_id,
@@ -353,6 +357,23 @@ async def accept(
     if view.has_dashboard_access and not with_password:
         raise LinkUnusable("password_required")
     await repo.answer(conn, view.id, "accepted", now)
+    await _emit_answer(conn, view, events.INVITATION_ACCEPTED, "accepted", now)
+    return view
+
+
+async def accept_verified(conn: AsyncConnection, user_id: str, now: datetime) -> InvitationView:
+    """Accept the user's open invitation without its link: their clinic's identity provider
+    has just vouched for the invited address (single sign-on)."""
+    row = await repo.latest_sent_for_user(conn, user_id)
+    if row is None:
+        raise LinkUnusable("invalid")
+    view = _view(row)
+    state = view.state(now)
+    if state != "open":
+        raise LinkUnusable(state)
+    await repo.answer(conn, view.id, "accepted", now)
+    # The email (if still queued: a person who joined at their first sign-in) has no use now.
+    await repo.cancel_queued_email(conn, view.id)
     await _emit_answer(conn, view, events.INVITATION_ACCEPTED, "accepted", now)
     return view
 

@@ -1,8 +1,8 @@
 """Table: viewer users. Email uniqueness is per clinic on the lower-cased address.
 
 Owned by users: only users' service writes this table (flows.py asks it to), except the
-sign-in columns password_hash, session_version and last_login_at, which only accounts'
-service writes.
+sign-in columns password_hash and last_login_at, written through users' service on accounts'
+request.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class User(Base):
     inviter_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     status: Mapped[str] = mapped_column(String(10))
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # Bumped whenever sessions must end (revocation, password change).
+    # Unused since sessions moved to the server (accounts' sessions table); always 0.
     session_version: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -229,25 +229,14 @@ async def names(conn: AsyncConnection, clinic_id: str, ids: set[str]) -> dict[st
 # --- the sign-in columns, written on the accounts domain's request ---------------------------
 
 
-async def bump_session_version(conn: AsyncConnection, user_id: str) -> None:
-    await conn.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(session_version=users.c.session_version + 1)
-    )
-
-
 async def set_password(
     conn: AsyncConnection,
     user_id: str,
     password_hash: str,
     *,
-    end_sessions: bool,
     now: datetime | None = None,
 ) -> None:
     values: dict[str, Any] = {"password_hash": password_hash}
-    if end_sessions:
-        values["session_version"] = users.c.session_version + 1
     if now is not None:
         values["updated_at"] = now
     await conn.execute(update(users).where(users.c.id == user_id).values(**values))

@@ -163,6 +163,12 @@ async def get_user(
     return row
 
 
+async def by_email(conn: AsyncConnection, clinic_id: str, email: str) -> Any | None:
+    """The clinic's user with this address (compared ignoring case), or None."""
+    user_id = await repo.id_by_email(conn, clinic_id, email_key(email))
+    return await repo.get(conn, clinic_id, user_id) if user_id is not None else None
+
+
 async def existing_emails(conn: AsyncConnection, clinic_id: str, emails: list[str]) -> set[str]:
     """Which of these addresses (lower-cased) the clinic already has."""
     return await repo.existing_emails(conn, clinic_id, (email_key(e) for e in emails))
@@ -381,20 +387,11 @@ async def activate(conn: AsyncConnection, user_id: str, now: datetime) -> None:
 # --- sign-in columns (accounts/ decides when; users/ writes its own table) --------------------
 
 
-async def end_sessions(conn: AsyncConnection, user_id: str) -> None:
-    """Every session of the user stops holding (their session version moves on)."""
-    await repo.bump_session_version(conn, user_id)
-
-
 async def set_password(
-    conn: AsyncConnection,
-    user_id: str,
-    password_hash: str,
-    *,
-    end_sessions: bool,
-    now: datetime | None = None,
+    conn: AsyncConnection, user_id: str, password_hash: str, *, now: datetime | None = None
 ) -> None:
-    await repo.set_password(conn, user_id, password_hash, end_sessions=end_sessions, now=now)
+    """Store a password hash (accounts asks; ending sessions is accounts' own business)."""
+    await repo.set_password(conn, user_id, password_hash, now=now)
 
 
 async def record_login(conn: AsyncConnection, user_id: str, now: datetime) -> None:
