@@ -14,9 +14,18 @@ from typing import Any
 
 import axe_playwright_python
 import pytest
-from dashboard.browser_support import CHROMIUM, CHROMIUM_ARGS, login, onboard_owner
+from dashboard.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    accept_over_http,
+    csrf_of,
+    link_in,
+    login,
+    login_over_http,
+    onboard_owner,
+)
 from playwright.sync_api import expect
-from support import Clinic, Server, SmtpSink
+from support import Clinic, Server, SmtpSink, invite_body
 from webhooks.receiver import Receiver, subscribe, wait_until
 
 AXE_SOURCE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
@@ -173,3 +182,37 @@ def test_endpoint_answering_410_is_disabled_and_admins_are_told(
         assert f"/webhooks/{endpoint['endpointId']}" in body
     assert url in text
     assert "?team=a&amp;b=&lt;c&gt;" in html and "<c>" not in html
+
+
+def test_pages_refuse_members_other_clinics_and_forged_forms(
+    hooks_server: Server, smtp_sink: SmtpSink, hooks_clinic: Clinic, receiver: Receiver
+) -> None:
+    endpoint = subscribe(hooks_clinic, receiver)
+    page_path = f"/webhooks/{endpoint['endpointId']}"
+    body = invite_body(level="member")
+    assert hooks_clinic.client.post("/v1/viewer/users", json=body).status_code == 201
+    link = link_in(smtp_sink.wait_for(body["email"])[0], hooks_server, "/invitations/accept")
+    assert accept_over_http(link).status_code == 200
+    member = login_over_http(hooks_server, body["email"])
+    assert member.get("/webhooks").status_code == 403
+    assert member.get(page_path).status_code == 403
+    member.close()
+
+    other = hooks_server.create_clinic("Elsewhere Imaging")
+    stranger = onboard_owner(hooks_server, smtp_sink, other.id)
+    session = login_over_http(hooks_server, stranger.email)
+    try:
+        listing = session.get("/webhooks")
+        assert listing.status_code == 200 and receiver.url not in listing.text
+        assert session.get(page_path).status_code == 404
+        token = csrf_of(listing)
+        for action in ("delete", "disable", "rotate", "test"):
+            answer = session.post(f"{page_path}/{action}", data={"csrf_token": token})
+            assert answer.status_code == 404, (action, answer.text[:300])
+        # Without the CSRF token the owner's own form is refused too.
+        mine = session.post("/webhooks", data={"url": receiver.url, "eventTypes": "user.invited"})
+        assert mine.status_code == 403
+    finally:
+        session.close()
+    got = hooks_clinic.client.get(f"/v1/viewer/webhook-endpoints/{endpoint['endpointId']}")
+    assert got.json()["enabled"] is True

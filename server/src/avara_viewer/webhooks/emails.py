@@ -42,9 +42,9 @@ async def notify_admins(
         outbox.Queued(
             clinic_id,
             WEBHOOK_DISABLED_EMAIL,
-            endpoint_id,
+            row.id,
             row.email,
-            {"userId": row.id, "url": url, "reason": reason},
+            {"endpointId": endpoint_id, "url": url, "reason": reason},
         )
         for row in rows
     ]
@@ -53,8 +53,8 @@ async def notify_admins(
 
 
 class WebhookDisabledEmails:
-    """Messages queued for an endpoint id with {"userId", "url", "reason"}: the endpoint may be
-    deleted before the email goes out, so what it says travels with it."""
+    """Messages queued for an admin's user id with {"endpointId", "url", "reason"}: the
+    endpoint may be deleted before the email goes out, so what it says travels with it."""
 
     name = WEBHOOK_DISABLED_EMAIL
 
@@ -67,12 +67,12 @@ class WebhookDisabledEmails:
         rows = await conn.execute(
             select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
             .join(clinics, clinics.c.id == users.c.clinic_id)
-            .where(users.c.id.in_({str(m.payload.get("userId")) for m in messages}))
+            .where(users.c.id.in_({m.subject_id for m in messages}))
         )
         found = {row.id: row for row in rows}
         out: dict[int, RenderedEmail | Exception] = {}
         for message in messages:
-            row = found.get(str(message.payload.get("userId")))
+            row = found.get(message.subject_id)
             if row is None:
                 out[message.id] = Superseded("the admin no longer exists")
                 continue
@@ -82,7 +82,9 @@ class WebhookDisabledEmails:
                     first_name=row.first_name,
                     endpoint_url=str(message.payload["url"]),
                     reason=str(message.payload["reason"]),
-                    dashboard_url=f"{self.settings.public_url}/webhooks/{message.subject_id}",
+                    dashboard_url=(
+                        f"{self.settings.public_url}/webhooks/{message.payload['endpointId']}"
+                    ),
                 )
             except Exception as exc:
                 out[message.id] = exc
