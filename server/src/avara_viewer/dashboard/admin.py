@@ -232,10 +232,10 @@ def _chosen_ids(params: Any) -> list[str]:
 
 def _refusal(row: Any, me: Me, action: str) -> str | None:
     """Why the flow will refuse this person, in the directory's words (None: it will not)."""
-    if row["level"] == "owner":
-        return "the clinic's owner"
     if str(row["id"]) == me.id:
         return "yourself"
+    if row["level"] == "owner":
+        return "the clinic's owner"
     if action == "revoke" and row["status"] == "revoked":
         return "already revoked"
     if action == "resend" and row["status"] != "invited":
