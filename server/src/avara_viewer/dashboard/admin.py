@@ -17,7 +17,7 @@ from .. import flows
 from ..actor import Actor
 from ..audit import service as audit
 from ..clock import utcnow
-from ..errors import Conflict, ProblemError
+from ..errors import Conflict, ProblemError, TooManyRequests
 from ..fields import CLINIC_ROLES
 from ..invitations import service as invitations_service
 from ..users import service as users_service
@@ -29,6 +29,7 @@ from .web import (
     DashboardRoute,
     Me,
     PageError,
+    Redirect,
     ctx_of,
     form_data,
     page,
@@ -51,6 +52,7 @@ NOTICES = {
     "invitation-revoked": "Invitation revoked; its link no longer works.",
     "mfa-reset": "Two-step verification was reset and their sessions have ended. They set it "
     "up again at their next sign-in (when the clinic requires it).",
+    "none-selected": "Nobody was selected: tick the people first, then choose the action.",
 }
 
 
@@ -103,6 +105,10 @@ def _directory_query(filters: DirectoryFilters) -> dict[str, str]:
 @router.get("/users")
 async def directory(request: Request) -> Response:
     me = await require_user(request)
+    return await _directory_response(request, me, notice_of(request))
+
+
+async def _directory_response(request: Request, me: Me, notice: str | None) -> Response:
     filters = _directory_filters(request)
     try:
         page_number = max(1, min(int(request.query_params.get("page", "1")), 100_000))
@@ -142,7 +148,7 @@ async def directory(request: Request) -> Response:
         next_url=page_url(page_number + 1) if page_number < pages else None,
         sort_url=sort_url,
         csv_url="/users.csv" + ("?" + urlencode(query) if query else ""),
-        notice=notice_of(request),
+        notice=notice,
     )
 
 
@@ -198,6 +204,109 @@ async def directory_csv(request: Request) -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+# --- bulk actions on the directory ---------------------------------------------------------
+
+BULK_MAX = 100  # more than a directory page (25): a page plus a few more is plenty
+
+
+async def _selected(request: Request, me: Me, ids: list[str]) -> list[Any]:
+    """The chosen people of the clinic, in the order chosen, each once (unknown ids dropped)."""
+    unique = list(dict.fromkeys(i for i in ids if i))[:BULK_MAX]
+
+    async def read(conn: Any) -> list[Any]:
+        rows = [await users_service.user_with_inviter(conn, me.clinic_id, i) for i in unique]
+        return [row for row in rows if row is not None]
+
+    rows: list[Any] = await ctx_of(request).db.read(read)
+    return rows
+
+
+def _chosen_ids(params: Any) -> list[str]:
+    """The ticked people; "select all on this page" (which works without JavaScript too)
+    brings in every person listed on the page."""
+    ids = list(params.getlist("user"))
+    if params.get("page_all"):
+        ids += params.getlist("page_user")
+    return [i[:64] for i in ids]
+
+
+def _refusal(row: Any, me: Me, action: str) -> str | None:
+    """Why the flow will refuse this person, in the directory's words (None: it will not)."""
+    if str(row["id"]) == me.id:
+        return "yourself"
+    if row["level"] == "owner":
+        return "the clinic's owner"
+    if action == "revoke" and row["status"] == "revoked":
+        return "already revoked"
+    if action == "resend" and row["status"] != "invited":
+        return "not waiting on an invitation"
+    return None
+
+
+@router.get("/users/selected")
+async def bulk_confirm(request: Request) -> Response:
+    me = await require_admin(request)
+    action = request.query_params.get("action", "")
+    rows = await _selected(request, me, _chosen_ids(request.query_params))
+    if action not in confirm.BULK_ACTIONS or not rows:
+        raise Redirect("/users?notice=none-selected")
+    refused = {str(row["id"]): _refusal(row, me, action) for row in rows}
+    return page(
+        request,
+        "confirm.html",
+        c=confirm.bulk(action, [r for r in rows if not refused[str(r["id"])]], rows),
+        bulk_people=rows,
+        refused=refused,
+    )
+
+
+@router.post("/users/selected")
+async def bulk_apply(request: Request) -> Response:
+    me = await require_admin(request)
+    ctx = ctx_of(request)
+    actor = actor_of(request, me)
+    form = await form_data(request)
+    action = str(form.get("action", ""))
+    if action not in confirm.BULK_ACTIONS:
+        raise PageError(400, "Choose an action", "Choose Revoke access or Resend invitation.")
+    rows = await _selected(request, me, _chosen_ids(form))
+    done: list[Any] = []
+    refused: list[tuple[Any, str]] = []
+    for row in rows:
+        user_id = str(row["id"])
+
+        async def op(conn: Any, user_id: str = user_id) -> Any:
+            if action == "revoke":
+                return await flows.revoke_access(conn, ctx.settings, actor, user_id, now=utcnow())
+            invitation_id = await invitations_service.latest_id_for_user(conn, user_id)
+            return await flows.resend_invitation(
+                conn, ctx.settings, actor, invitation_id, now=utcnow()
+            )
+
+        # One transaction per person: a refusal leaves the others' changes in place.
+        try:
+            await ctx.db.write(op)
+        except TooManyRequests:
+            refused.append((row, "sent only moments ago; try again in a few minutes"))
+        except ProblemError as exc:
+            refused.append((row, _refusal(row, me, action) or exc.detail))
+        else:
+            done.append(row)
+    if done:
+        ctx.outbox_wakeup.set()
+    return await _directory_response(
+        request, me, notice=confirm.bulk_outcome(action, len(done), refused)
+    )
+
+
+@router.get("/profile")
+async def profile(request: Request) -> Response:
+    me = await require_user(request)
+    return redirect(request, f"/users/{me.id}")
+
+
 @router.get("/users/{user_id}")
 async def user_page(request: Request, user_id: str) -> Response:
     me = await require_user(request)

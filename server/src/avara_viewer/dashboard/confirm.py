@@ -19,6 +19,10 @@ class Confirmation:
     action: str
     cancel: str  # where "Cancel" goes on the confirmation page
     trigger: str  # the label of the button that asks
+    fields: tuple[tuple[str, str], ...] = ()  # hidden form fields the POST carries
+
+
+BULK_ACTIONS = ("revoke", "resend")
 
 
 def key_prefix(key: Any) -> str:
@@ -76,6 +80,57 @@ def revoke_api_key(key: Any) -> Confirmation:
         cancel="/api-keys",
         trigger="Revoke",
     )
+
+
+def _people(n: int) -> str:
+    return f"{n} {'person' if n == 1 else 'people'}"
+
+
+def bulk(action: str, users: list[Any], chosen: list[Any]) -> Confirmation:
+    """The directory's action on the ticked people (`chosen`); `users` are those of them the
+    flow will not refuse. Every chosen person is posted: the flow judges each one."""
+    fields = (("action", action), *(("user", str(u["id"])) for u in chosen))
+    if action == "revoke":
+        return Confirmation(
+            key="bulk-revoke",
+            title=f"Revoke the access of {_people(len(users))}?",
+            consequences=(
+                "They can no longer log in, and any session they have open ends at once.",
+                "Invitations still waiting for them stop working.",
+                "They stay in the directory and the audit log; you can reactivate each later.",
+            ),
+            button="Yes, revoke access",
+            action="/users/selected",
+            cancel="/users",
+            trigger="Revoke access",
+            fields=fields,
+        )
+    return Confirmation(
+        key="bulk-resend",
+        title=f"Resend the invitation to {_people(len(users))}?",
+        consequences=(
+            "Each gets a new invitation email with a new link and a new expiry.",
+            "The links in their earlier invitation emails stop working.",
+        ),
+        button="Yes, resend the invitations",
+        action="/users/selected",
+        cancel="/users",
+        trigger="Resend invitation",
+        fields=fields,
+    )
+
+
+def bulk_outcome(action: str, done: int, refused: list[tuple[Any, str]]) -> str:
+    """What happened, e.g. "3 people's access revoked; 1 refused: Olivia Okafor (the clinic's
+    owner)"."""
+    if action == "revoke":
+        text = f"{_people(done)}'s access revoked" if done else "No one's access was revoked"
+    else:
+        text = f"Invitation resent to {_people(done)}" if done else "No invitation was resent"
+    if refused:
+        names = ", ".join(f"{env.filters['full_name'](row)} ({why})" for row, why in refused)
+        text += f"; {len(refused)} refused: {names}"
+    return text + "."
 
 
 env.globals.update(

@@ -45,3 +45,47 @@ for (const button of document.querySelectorAll("[data-copy]")) {
     if (status) status.textContent = "Copied to the clipboard.";
   });
 }
+
+/* Directory bulk actions: "select all on this page" ticks every row; the chosen action opens
+   the server's confirmation page in a dialog (its form POSTs with the CSRF token). */
+for (const all of document.querySelectorAll("[data-select-all]")) {
+  const rows = () => document.querySelectorAll("[data-select-row]");
+  all.addEventListener("change", () => { for (const box of rows()) box.checked = all.checked; });
+  document.addEventListener("change", (event) => {
+    if (!event.target.matches("[data-select-row]")) return;
+    const boxes = [...rows()];
+    all.checked = boxes.every((box) => box.checked);
+  });
+}
+for (const form of document.querySelectorAll("form[data-bulk]")) {
+  form.addEventListener("submit", async (event) => {
+    if (typeof HTMLDialogElement !== "function") return;
+    event.preventDefault();
+    const query = new URLSearchParams(new FormData(form));
+    const url = `${form.getAttribute("action")}?${query}`; // form.action is the select named "action"
+    const response = await fetch(url, { credentials: "same-origin" });
+    const card = response.ok && response.url === new URL(url, location.href).href
+      ? new DOMParser().parseFromString(await response.text(), "text/html")
+        .querySelector(".confirm-page")
+      : null;
+    if (!card) { location.href = url; return; }
+    let dialog = document.getElementById("bulk-dialog");
+    if (!dialog) {
+      dialog = document.createElement("dialog");
+      dialog.id = "bulk-dialog";
+      dialog.className = "confirm-dialog";
+      (document.querySelector("main") || document.body).append(dialog);
+    }
+    dialog.replaceChildren(...document.importNode(card, true).childNodes);
+    const title = dialog.querySelector("h1");
+    if (title) {
+      const heading = document.createElement("h2");
+      heading.id = title.id;
+      heading.textContent = title.textContent;
+      title.replaceWith(heading);
+      dialog.setAttribute("aria-labelledby", heading.id);
+    }
+    dialog.showModal();
+    (dialog.querySelector("button[type=submit]") || dialog.querySelector("[data-close]")).focus();
+  });
+}
