@@ -253,7 +253,8 @@ def test_members_do_not_see_colleagues_phones_or_logins(
     expect(page.locator(".facts")).to_contain_text(colleague["email"])
     expect(page.locator(".facts")).not_to_contain_text("5551234567")
     expect(page.locator(".facts")).not_to_contain_text("Last login")
-    page.goto("/profile")  # their own details they do see
+    page.goto("/profile")  # their own details they do see, from their account page
+    page.get_by_role("link", name="Your directory entry").click()
     expect(page.locator(".facts")).to_contain_text("5559876543")
 
     with axe_checked(browser, base_url=server.base_url) as admin:

@@ -301,12 +301,6 @@ async def bulk_apply(request: Request) -> Response:
     )
 
 
-@router.get("/profile")
-async def profile(request: Request) -> Response:
-    me = await require_user(request)
-    return redirect(request, f"/users/{me.id}")
-
-
 @router.get("/users/{user_id}")
 async def user_page(request: Request, user_id: str) -> Response:
     me = await require_user(request)

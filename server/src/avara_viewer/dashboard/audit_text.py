@@ -33,6 +33,17 @@ ACTION_LABELS = {
     "webhook_endpoint.deleted": "Webhook endpoint deleted",
     "webhook_endpoint.secret_rotated": "Webhook secret rotated",
     "webhook_delivery.retried": "Webhook delivery retried",
+    "account.signed_in": "Signed in",
+    "account.signed_out": "Signed out",
+    "account.sessions_ended": "Sessions ended",
+    "account.password_changed": "Password changed",
+    "account.mfa_enrolled": "Two-step verification set up",
+    "account.mfa_reset": "Two-step verification reset",
+    "account.mfa_recovery_code_used": "Recovery code used",
+    "account.mfa_recovery_codes_replaced": "Recovery codes replaced",
+    "account.sso_linked": "Single sign-on linked",
+    "clinic.sso_configured": "Single sign-on configured",
+    "clinic.sign_in_policy_updated": "Sign-in rules changed",
 }
 # What the actor did, with {target} for whom or what it was about.
 _SENTENCES = {
@@ -59,6 +70,17 @@ _SENTENCES = {
     "webhook_endpoint.deleted": "deleted a webhook endpoint",
     "webhook_endpoint.secret_rotated": "rotated the signing secret of a webhook endpoint",
     "webhook_delivery.retried": "retried a webhook delivery",
+    "account.signed_in": "signed in",
+    "account.signed_out": "signed out",
+    "account.sessions_ended": "ended sessions of {target}",
+    "account.password_changed": "changed the password of {target}",
+    "account.mfa_enrolled": "set up two-step verification",
+    "account.mfa_reset": "reset the two-step verification of {target}",
+    "account.mfa_recovery_code_used": "signed in with a recovery code",
+    "account.mfa_recovery_codes_replaced": "replaced their recovery codes",
+    "account.sso_linked": "linked their account to the clinic's identity provider",
+    "clinic.sso_configured": "configured single sign-on",
+    "clinic.sign_in_policy_updated": "changed the clinic's sign-in rules",
 }
 FIELD_LABELS = {
     "firstName": "First name",
