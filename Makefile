@@ -44,7 +44,7 @@ test-deps: $(VENV)/.test-installed $(PROVIDER)/node_modules/.installed
 		pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start; \
 		for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; }
 
-test: test-deps
+test: test-deps lint
 	$(BIN)/python -m pytest server/tests sdk/tests
 
 lint: $(VENV)/.test-installed
