@@ -506,14 +506,15 @@ def test_a_paused_sender_whose_lease_was_taken_over_counts_the_duplicate_once(
             sink.wait_for(address, timeout=20)
         finally:
             a.process.send_signal(signal.SIGCONT)  # type: ignore[union-attr]
-        sink.wait_for(address, count=2, timeout=20)  # the paused conversation completes too
-        # Counted once, by whichever of the two recorded its send second.
+        # The paused conversation, on waking, either completes (a second copy) or is cut off
+        # before its end of data because its lease ran out; either way the possible duplicate
+        # is counted once, by whichever of the two recorded second.
         name = "avara_viewer_email_lease_lost_total"
         _until(lambda: _metric(a, name) + _metric(b, name) >= 1, what="the duplicate counted")
         time.sleep(1)  # both have recorded by now; the count must not go on to 2
         assert _metric(a, name) + _metric(b, name) == 1
         copies = _message_ids(sink)
-        assert list(copies.values()) == [2]  # the same Message-ID: recognisable as a copy
+        assert [len(copies), *copies.values()] in ([1, 1], [1, 2])  # copies share one id
         assert a.sql("SELECT status FROM email_outbox") == [("sent",)]
     finally:
         if b is not None:
