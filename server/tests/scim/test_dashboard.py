@@ -46,7 +46,7 @@ def test_the_audit_page_names_the_scim_token(server: Server, smtp_sink: SmtpSink
     place.create()
     page = login_over_http(server, owner.email).get("/audit")
     assert page.status_code == 200
-    assert f"SCIM token <code>{place.token_id}</code>" in page.text
+    assert f"The identity provider (SCIM token {place.token_id})" in page.text
 
 
 def test_admins_manage_tokens_and_settings_in_the_dashboard(

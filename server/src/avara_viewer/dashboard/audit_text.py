@@ -190,7 +190,7 @@ def who_of(entry: dict[str, Any], names: Names) -> Party:
         description = names.key_descriptions.get(actor_id or "")
         return Party(f"The API key “{description}”" if description else "An API key", "/api-keys")
     if kind == "scim_token":
-        return Party("The identity provider (SCIM)")
+        return Party(f"The identity provider (SCIM token {actor_id})")
     if kind == "invitee":
         return Party("The invited person")
     return Party("The server's operator" if kind in ("operator", "cli") else "The system")
