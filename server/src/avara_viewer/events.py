@@ -3,8 +3,9 @@ that records it.
 
 Every state change emits one event inside the transaction that makes the change, by calling
 `emit(conn, event)` after its writes. Recording an event appends it to the clinic's audit
-chain and queues the webhook deliveries it causes, in the same transaction, so an
-acknowledged change, its record and its webhooks commit together or not at all.
+chain, queues the webhook deliveries it causes and, when it changes what a person may do,
+ends their dashboard sessions, all in the same transaction: an acknowledged change, its
+record, its webhooks and its effect on sign-in commit together or not at all.
 
 `type` is the audit action and the name consumers see. Consumers that speak another
 vocabulary (webhooks call `invitation.rejected` `invitation.declined`) map names themselves.
