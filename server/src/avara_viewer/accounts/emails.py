@@ -8,22 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clinics.models import Clinic
 from ..config import Settings
 from ..email.kinds import Superseded
 from ..email.outbox import Claimed
 from ..email.render import RenderedEmail, render_password_reset
 from ..ids import derive_token
-from ..users.models import User
+from ..users import repository as users_repo
 
 RESET_PURPOSE = "password-reset"
 PASSWORD_RESET_EMAIL = "password_reset"
-
-users = User.__table__
-clinics = Clinic.__table__
 
 
 class PasswordResetEmails:
@@ -38,12 +33,7 @@ class PasswordResetEmails:
     async def render(
         self, conn: AsyncConnection, messages: list[Claimed]
     ) -> dict[int, RenderedEmail | Exception]:
-        rows = await conn.execute(
-            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
-            .join(clinics, clinics.c.id == users.c.clinic_id)
-            .where(users.c.id.in_({m.subject_id for m in messages}))
-        )
-        found = {row.id: row for row in rows}
+        found = await users_repo.first_names_with_clinic(conn, {m.subject_id for m in messages})
         out: dict[int, RenderedEmail | Exception] = {}
         for message in messages:
             row = found.get(message.subject_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..clinics.models import Clinic
 from ..ids import USER_ID
 from ..pagination import Position, before
 from .models import User
@@ -248,3 +249,14 @@ async def set_last_login(conn: AsyncConnection, user_id: str, now: datetime) -> 
 
 async def delete(conn: AsyncConnection, user_id: str) -> None:
     await conn.execute(users.delete().where(users.c.id == user_id))
+
+
+async def first_names_with_clinic(conn: AsyncConnection, user_ids: set[str]) -> dict[str, Any]:
+    """{user id: row with first_name and clinic_name}, for the emails that greet a person."""
+    clinics = Clinic.__table__
+    rows = await conn.execute(
+        select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
+        .join(clinics, clinics.c.id == users.c.clinic_id)
+        .where(users.c.id.in_(user_ids))
+    )
+    return {row.id: row for row in rows}

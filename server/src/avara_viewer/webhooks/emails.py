@@ -11,18 +11,17 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..clinics.models import Clinic
 from ..config import Settings
 from ..email import outbox
 from ..email.kinds import Superseded
 from ..email.outbox import Claimed
 from ..email.render import RenderedEmail, render_webhook_disabled
+from ..users import repository as users_repo
 from ..users.models import User
 
 WEBHOOK_DISABLED_EMAIL = "webhook_disabled"
 
 users = User.__table__
-clinics = Clinic.__table__
 
 
 async def notify_admins(
@@ -64,12 +63,7 @@ class WebhookDisabledEmails:
     async def render(
         self, conn: AsyncConnection, messages: list[Claimed]
     ) -> dict[int, RenderedEmail | Exception]:
-        rows = await conn.execute(
-            select(users.c.id, users.c.first_name, clinics.c.name.label("clinic_name"))
-            .join(clinics, clinics.c.id == users.c.clinic_id)
-            .where(users.c.id.in_({m.subject_id for m in messages}))
-        )
-        found = {row.id: row for row in rows}
+        found = await users_repo.first_names_with_clinic(conn, {m.subject_id for m in messages})
         out: dict[int, RenderedEmail | Exception] = {}
         for message in messages:
             row = found.get(message.subject_id)
