@@ -44,8 +44,13 @@ test-deps: $(VENV)/.test-installed $(PROVIDER)/node_modules/.installed
 		pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start; \
 		for i in $$(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done; }
 
+# Three pytest workers on this project's 2-core machines: most of a test's time is spent
+# waiting for servers, chromium and mail, so a third worker fills the cores. Each worker
+# starts its own shared servers; `worksteal` rebalances the long files at the end.
+TEST_WORKERS ?= 3
+
 test: test-deps lint
-	$(BIN)/python -m pytest server/tests sdk/tests
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal server/tests sdk/tests
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check server sdk bench

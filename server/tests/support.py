@@ -27,9 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
 
 BACKENDS = [b for b in os.environ.get("AVARA_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def on_one_database(preferred: str) -> pytest.MarkDecorator:
+    """For a module of browser tests: run it on one database, `preferred` when it is among
+    AVARA_TEST_BACKENDS. A browser drives the same HTTP handlers whose every query the API
+    tests run on both databases; twice through chromium would double the suite's slowest
+    part and test nothing more. The modules are spread over both databases."""
+    chosen = preferred if preferred in BACKENDS else BACKENDS[0]
+    return pytest.mark.parametrize("backend", [chosen], indirect=True, scope="session")
+
+
 PG_ADMIN_URL = os.environ.get("AVARA_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "avara-viewer")

@@ -86,10 +86,10 @@ def axe_checked(
 
 
 def screenshot(tab: Any, backend: str, name: str) -> None:
-    """Save a screenshot for the README (once, from the SQLite run)."""
-    if backend == "sqlite":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    """Save a screenshot for the README and docs (browser tests run on one database each,
+    so each is taken once a run)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 def link_in(mail: Any, server: Server, path: str) -> str:

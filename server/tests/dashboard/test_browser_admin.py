@@ -17,7 +17,9 @@ from dashboard.browser_support import (
     screenshot,
 )
 from playwright.sync_api import expect
-from support import Server, SmtpSink, invite_body
+from support import Server, SmtpSink, invite_body, on_one_database
+
+pytestmark = on_one_database("sqlite")
 
 
 def test_invitations_resend_and_revoke(

@@ -16,7 +16,9 @@ from dashboard.browser_support import (
     onboard_owner,
 )
 from playwright.sync_api import expect
-from support import Server, SmtpSink, invite_body
+from support import Server, SmtpSink, invite_body, on_one_database
+
+pytestmark = on_one_database("sqlite")
 
 
 def test_bulk_revoke_confirms_refuses_the_owner_and_audits_each(

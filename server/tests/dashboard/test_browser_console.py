@@ -18,7 +18,9 @@ from dashboard.browser_support import (
     screenshot,
 )
 from playwright.sync_api import expect
-from support import Server, SmtpSink, invite_body, unique_email
+from support import Server, SmtpSink, invite_body, on_one_database, unique_email
+
+pytestmark = on_one_database("sqlite")
 
 
 def test_form_errors_speak_the_forms_words(

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from playwright.sync_api import expect
-from support import Server
+from support import Server, on_one_database
+
+pytestmark = on_one_database("sqlite")
 
 
 def test_docs_load_with_every_other_host_blocked(browser: Any, server: Server) -> None:

@@ -14,7 +14,9 @@ from dashboard.browser_support import (
     screenshot,
 )
 from playwright.sync_api import expect
-from support import Server, SmtpSink, invite_body, unique_email
+from support import Server, SmtpSink, invite_body, on_one_database, unique_email
+
+pytestmark = on_one_database("sqlite")
 
 
 def test_owner_from_email_to_inviting_a_colleague_who_accepts(

@@ -29,10 +29,12 @@ def seed_objects(client: httpx.Client) -> tuple[list[str], list[str]]:
         response = client.post("/v1/viewer/users", json=invite_body())
         assert response.status_code == 201, response.text
         users.append(response.json()["userId"])
-    for user_id in users[:2]:
-        assert client.post("/v1/viewer/users/revoke-access", json={"userId": user_id}).is_success
-    assert client.post("/v1/viewer/users/reactivate", json={"userId": users[1]}).is_success
-    assert client.post("/v1/viewer/users/invitations/revoke", json={"userId": users[2]}).is_success
+    changes = [("/v1/viewer/users/revoke-access", users[0]), ("/v1/viewer/users/revoke-access",
+               users[1]), ("/v1/viewer/users/reactivate", users[1]),
+               ("/v1/viewer/users/invitations/revoke", users[2])]
+    for path, user_id in changes:
+        response = client.post(path, json={"userId": user_id})
+        assert response.is_success, (path, response.status_code, response.text)
     invitations = client.get("/v1/viewer/users/invitations", params={"limit": 100}).json()
     return users, [i["invitationId"] for i in invitations["invitations"]]
 

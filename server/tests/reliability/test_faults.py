@@ -510,7 +510,11 @@ def test_a_paused_sender_whose_lease_was_taken_over_counts_the_duplicate_once(
         # before its end of data because its lease ran out; either way the possible duplicate
         # is counted once, by whichever of the two recorded second.
         name = "avara_viewer_email_lease_lost_total"
-        _until(lambda: _metric(a, name) + _metric(b, name) >= 1, what="the duplicate counted")
+        try:
+            _until(lambda: _metric(a, name) + _metric(b, name) >= 1, what="the duplicate counted")
+        except AssertionError as exc:
+            logs = [s.log_path.read_text()[-3000:] for s in (a, b) if s is not None]
+            raise AssertionError(f"{exc}\n--- a ---\n{logs[0]}\n--- b ---\n{logs[-1]}") from None
         time.sleep(1)  # both have recorded by now; the count must not go on to 2
         assert _metric(a, name) + _metric(b, name) == 1
         copies = _message_ids(sink)

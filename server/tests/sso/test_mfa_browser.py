@@ -21,7 +21,9 @@ from sso.sso_support import (
     onboard_with_password,
     password_login,
 )
-from support import Server, SmtpSink, unique_email
+from support import Server, SmtpSink, on_one_database, unique_email
+
+pytestmark = on_one_database("postgresql")
 
 
 def password_step(tab: Any, email: str) -> None:

@@ -20,7 +20,9 @@ from sso.sso_support import (
     onboard_with_password,
     sso_clinic,
 )
-from support import Server, SmtpSink, unique_email
+from support import Server, SmtpSink, on_one_database, unique_email
+
+pytestmark = on_one_database("postgresql")
 
 
 def provider_sign_in(tab: Any, login: str) -> None:

@@ -25,8 +25,10 @@ from dashboard.browser_support import (
     onboard_owner,
 )
 from playwright.sync_api import expect
-from support import Clinic, Server, SmtpSink, invite_body
+from support import Clinic, Server, SmtpSink, invite_body, on_one_database
 from webhooks.receiver import Receiver, subscribe, wait_until
+
+pytestmark = on_one_database("postgresql")
 
 AXE_SOURCE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
 # Runs axe-core on each page once loaded and hands the violations to the test through a

@@ -95,6 +95,16 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
+# Transactions PostgreSQL aborted only because of another's timing: run again, they succeed.
+_PG_CONFLICTS = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+
+
+def lost_to_another(exc: BaseException) -> bool:
+    """The transaction was aborted for a deadlock or a serialization failure with a concurrent
+    one: nothing of it was kept, and running it again is the cure."""
+    return any(_sqlstate(e) in _PG_CONFLICTS for e in _chain(exc))
+
+
 def unavailable(exc: BaseException) -> Unavailable | None:
     """The 503 this failure deserves, or None when it is not the database's unavailability."""
     chain = _chain(exc)

@@ -13,17 +13,23 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import random
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..config import Settings
 from .base import Batcher, Database, Operation, P, R, T, run_one, settle
+from .faults import lost_to_another
 
 log = logging.getLogger("avara_viewer.db")
+
+# Runs of a write that PostgreSQL aborted for a deadlock or serialization failure.
+CONFLICT_ATTEMPTS = 3
 
 
 def _ms(value: timedelta) -> str:
@@ -91,8 +97,19 @@ class PostgresDatabase(Database):
             return result
 
     async def write(self, op: Operation[T]) -> T:
-        async with self.engine.begin() as conn:
-            return await self._run(op, conn)
+        """A transaction PostgreSQL aborted for a deadlock or a serialization failure with a
+        concurrent one (nothing of it kept) runs again, up to CONFLICT_ATTEMPTS times in all;
+        an operation is a function of its connection, so a second run starts afresh."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    return await self._run(op, conn)
+            except DBAPIError as exc:
+                if attempt == CONFLICT_ATTEMPTS or not lost_to_another(exc):
+                    raise
+                log.info("transaction lost to a concurrent one (%s); running it again", exc.orig)
+                await asyncio.sleep(random.uniform(0.01, 0.05) * attempt)
+        raise AssertionError("unreachable")
 
     async def probe_write(self) -> None:
         # Assigning a transaction id makes the commit write a WAL record.

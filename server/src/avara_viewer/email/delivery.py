@@ -261,6 +261,7 @@ class DeliveryLoop:
                     why = f"the conversation took over {MAX_SEND_SECONDS} s"
                 else:
                     renewed = utcnow() + timedelta(seconds=self.lease_seconds)
+                    kept: bool | None
                     try:
                         kept = await self.db.write(
                             lambda conn, held=lease_until, new=renewed: outbox.renew_lease(
@@ -269,13 +270,20 @@ class DeliveryLoop:
                         )
                     except Exception as exc:
                         log.info("lease of email %d not renewed: %s", message.id, exc)
-                        kept = False
+                        kept = None
                     if kept:
                         lease_until = self._lease_of[message.id] = renewed
                         lease_end = loop.time() + self.lease_seconds
                         deadline = loop.time() + self.batch_time
                         continue
-                    why = "its lease could not be renewed"
+                    if kept is None:
+                        why = "its lease could not be renewed"
+                    else:
+                        # Another claim holds it now (this process was paused past its
+                        # lease): the conversation being cut off may already have been
+                        # taken by the mail server, so it counts as a possible duplicate.
+                        self._overran.add(message.id)
+                        why = "its lease was taken over (the process was paused)"
                 log.info("email %d not sent: %s", message.id, why)
                 return "retry", f"not sent: {why}"
         finally:
