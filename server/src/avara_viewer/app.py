@@ -17,6 +17,7 @@ from .apikit.responses import json_response
 from .config import Settings
 from .context import AppContext, delivery_loop
 from .dashboard import mount as mount_dashboard
+from .dashboard import security
 from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
@@ -34,6 +35,7 @@ log = logging.getLogger("avara_viewer")
 
 def create_app(settings: Settings | None = None, *, deliver_email: bool = True) -> FastAPI:
     settings = settings or Settings()
+    security.configure_hashing(settings.argon2_time_cost, settings.argon2_memory_kib)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     # enrol, and an owner's break-glass sign-in under required SSO always needs MFA). For
     # demos and the tests of other features; production keeps the default.
     mfa_enforced: bool = True
+    # argon2id's passes and memory per password hash: argon2-cffi's defaults (RFC 9106's
+    # low-memory profile), ~0.2 s of CPU here. Lower them only for demos and tests.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8192)
     # /metrics: unset, only loopback clients not behind a proxy may scrape; set, a client
     # presenting it as a Bearer token may scrape from anywhere.
     metrics_token: str | None = None

@@ -7,8 +7,8 @@ CSRF uses signed double-submit tokens: a random seed in an HttpOnly cookie, and 
 form an HMAC of that seed and the signed-in user's id. A forged form from another site can
 neither read the cookie nor compute the HMAC. The seed is replaced at login and logout.
 
-Passwords are hashed with argon2id (~0.2 s per hash): always in a worker thread, never on
-the event loop and never inside a database write operation.
+Passwords are hashed with argon2id (~0.2 s of CPU per hash by default): always in a worker
+thread, never on the event loop and never inside a database write operation.
 """
 
 from __future__ import annotations
@@ -28,9 +28,27 @@ CSRF_FIELD = "csrf_token"
 PASSWORD_MIN = 12
 PASSWORD_MAX = 256
 
-_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
-# Verified against when no account matches, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# argon2id; by default the library's parameters (RFC 9106's low-memory profile: 3 passes over
+# 64 MiB), set from AVARA_VIEWER_ARGON2_* at start-up by `configure_hashing`. A stored hash
+# carries its own parameters, so changing them never locks anyone out.
+_hasher = PasswordHasher()
+# Verified against when no account matches, so a wrong email costs as long as a wrong password
+# (made on first use, with the configured parameters).
+_dummy_hash: str | None = None
+
+
+def configure_hashing(time_cost: int, memory_kib: int) -> None:
+    global _hasher, _dummy_hash
+    if (time_cost, memory_kib) != (_hasher.time_cost, _hasher.memory_cost):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _dummy_hash = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hash
 
 
 def new_csrf_seed() -> str:
@@ -56,7 +74,7 @@ async def verify_password(stored_hash: str | None, password: str) -> bool:
 
     def check() -> bool:
         try:
-            return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+            return _hasher.verify(stored_hash or _dummy(), password) and stored_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
