@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     webhook_poll_interval: float = 1.0
     webhook_disable_after: timedelta = timedelta(days=5)
     webhook_sweep_interval: float = 30.0
+    # Finished deliveries, their attempts and events are deleted after this long (the
+    # deliveries page and API show this far back); see webhooks.retention.
+    webhook_retention: timedelta = timedelta(days=30)
     # Dashboard sessions: ended after this long without a request (a clinic may choose another
     # idle timeout on its settings page), and this long after sign-in whatever happens.
     session_idle_timeout: timedelta = timedelta(minutes=15)
@@ -114,6 +117,7 @@ class Settings(BaseSettings):
         "resend_cooldown",
         "webhook_lease",
         "webhook_disable_after",
+        "webhook_retention",
         "session_idle_timeout",
         "session_max_age",
         "pg_statement_timeout",

@@ -30,6 +30,7 @@ from .links import LinkUnusable
 from .users import service as users
 from .users.schemas import UserInviteRequest, UserUpdateRequest
 from .users.service import InviteItem
+from .webhooks import retention as webhook_retention
 
 T = TypeVar("T")
 
@@ -243,12 +244,14 @@ async def decline_invitation(conn: AsyncConnection, token: str, now: datetime) -
 
 async def erase_person(conn: AsyncConnection, actor: Actor, user_id: str, *, now: datetime) -> None:
     """Remove a person for good (SCIM DELETE): their invitations, sign-in state (sessions, MFA,
-    provider link, password resets), every email about them and their users row. The
+    provider link, password resets), every email about them, the webhook events about them
+    already delivered (those still owed go out first) and their users row. The
     `user.deleted` event names the erased fields, never their values; the audit chain keeps
     what happened before, as the law on records asks."""
     target = await users.erasable(conn, actor, user_id)
     invitation_ids = await invitations.forget_for_user(conn, user_id)
     await accounts.forget_sign_in(conn, user_id)
+    await webhook_retention.forget_user(conn, user_id)
     await users.erase(conn, actor, target, erased_invitation_ids=invitation_ids, now=now)
 
 

@@ -53,6 +53,11 @@ def test_owner_from_email_to_inviting_a_colleague_who_accepts(
     page.get_by_label("Confirm password").fill(PASSWORD)
     page.get_by_role("button", name="Accept invitation").click()
     expect(page.get_by_role("status")).to_contain_text("Your invitation is accepted")
+    # The password just chosen proves who they are: they are signed in at once.
+    page.get_by_role("link", name="Continue to the dashboard").click()
+    expect(page).to_have_url(re.compile(r"/users$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Directory")
+    page.get_by_role("button", name="Log out").click()
 
     page.goto("/login")
     screenshot(page, backend, "login")
@@ -117,7 +122,7 @@ def test_owner_from_email_to_inviting_a_colleague_who_accepts(
     colleague_page.get_by_label("Confirm password").fill(PASSWORD)
     colleague_page.get_by_role("button", name="Accept invitation").click()
     expect(colleague_page.get_by_role("status")).to_contain_text("accepted")
-    login(colleague_page, colleague)
+    colleague_page.get_by_role("link", name="Continue to the dashboard").click()
     expect(colleague_page.get_by_role("heading", level=1)).to_contain_text("Directory")
     colleague_page.context.close()
     assert server.sql(f"SELECT status FROM users WHERE email = '{colleague}'") == [("active",)]
@@ -202,7 +207,7 @@ def test_member_sees_read_only_directory_and_no_admin_pages(
     page.locator("#f-password").fill(PASSWORD)
     page.get_by_label("Confirm password").fill(PASSWORD)
     page.get_by_role("button", name="Accept invitation").click()
-    login(page, body["email"])
+    page.get_by_role("link", name="Continue to the dashboard").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Directory")
     expect(page.get_by_role("link", name="Invite a person")).to_have_count(0)
     expect(page.get_by_role("link", name="API keys")).to_have_count(0)

@@ -12,6 +12,7 @@ import httpx
 from dashboard.browser_support import PASSWORD, csrf_of
 from sso.sso_support import (
     enrol_over_http,
+    invite,
     link_in,
     onboard_owner_with_password,
     onboard_with_password,
@@ -40,21 +41,61 @@ def _signed_out(client: httpx.Client) -> bool:
     return response.status_code == 303 and response.headers["location"].startswith("/login")
 
 
+def test_accepting_an_invitation_signs_you_in_with_the_second_step_your_level_needs(
+    sso_server: Server, smtp_sink: SmtpSink
+) -> None:
+    clinic = sso_server.create_clinic("Accepting Clinic")
+    for level, heading, landing in [
+        ("member", "Continue to the dashboard", "/users"),
+        # Administrators need MFA here (the clinic's default policy, enforced): enrol first.
+        ("admin", "Set up two-step verification", "/account/mfa/setup?next=%2Fusers"),
+    ]:
+        email = unique_email(level)
+        user_id = invite(clinic, email, level=level)
+        link = link_in(smtp_sink.wait_for(email)[0], sso_server, "/invitations/accept")
+        with httpx.Client(base_url=sso_server.base_url) as browser:
+            form = browser.get(link)
+            accepted = browser.post(
+                link.split("?")[0],
+                data={
+                    "token": link.rsplit("=", 1)[1],
+                    "csrf_token": csrf_of(form),
+                    "password": PASSWORD,
+                    "password_confirmation": PASSWORD,
+                },
+            )
+            assert accepted.status_code == 200, accepted.text[:500]
+            assert f"you are signed in as <strong>{email}</strong>" in accepted.text
+            assert f'href="{landing}">{heading}</a>' in accepted.text
+            directory = browser.get("/users")
+            if level == "member":
+                assert directory.status_code == 200
+            else:
+                assert directory.status_code == 303
+                assert directory.headers["location"].startswith("/account/mfa/setup")
+        assert sso_server.sql(f"SELECT count(*) FROM sessions WHERE user_id = '{user_id}'") == [
+            (1,)
+        ]
+
+
 def test_logout_ends_the_session_for_every_copy_of_the_cookie(
     sso_server: Server, smtp_sink: SmtpSink
 ) -> None:
     _, email, user_id = _member(sso_server, smtp_sink)
+    sessions = f"SELECT id_hash FROM sessions WHERE user_id = '{user_id}'"
+    accepted = sso_server.sql(sessions)
+    assert len(accepted) == 1  # accepting the invitation signed them in
     client, response = password_login(sso_server, email)
     assert response.status_code == 303 and response.headers["location"] == "/users"
     copy = _copy(sso_server, client)
     assert copy.get("/users").status_code == 200
-    stored = sso_server.sql(f"SELECT id_hash FROM sessions WHERE user_id = '{user_id}'")
+    stored = [row for row in sso_server.sql(sessions) if row not in accepted]
     assert len(stored) == 1 and client.cookies["avv_session"] not in stored[0][0]
 
     token = csrf_of(client.get("/users"))
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     assert _signed_out(copy)
-    assert sso_server.sql(f"SELECT count(*) FROM sessions WHERE user_id = '{user_id}'") == [(0,)]
+    assert sso_server.sql(sessions) == accepted  # that session alone ended
 
 
 def test_revocation_level_and_dashboard_access_changes_end_sessions_for_good(
@@ -154,7 +195,10 @@ def test_an_admin_ends_a_session_of_their_clinic_and_it_is_audited(
     enrol_over_http(admin)
     listing = admin.get("/sessions")
     assert listing.status_code == 200 and "Member browser" in listing.text
-    [(public_id,)] = sso_server.sql(f"SELECT public_id FROM sessions WHERE user_id = '{user_id}'")
+    [(public_id,)] = sso_server.sql(
+        f"SELECT public_id FROM sessions WHERE user_id = '{user_id}' "
+        "AND user_agent = 'Member browser'"
+    )
     ended = admin.post(f"/sessions/{public_id}/end", data={"csrf_token": csrf_of(listing)})
     assert ended.status_code == 303
     assert _signed_out(member)
@@ -164,10 +208,10 @@ def test_an_admin_ends_a_session_of_their_clinic_and_it_is_audited(
     ) == [(1,)]
     # A session of another clinic cannot be ended from here.
     _, other_email, _ = _member(sso_server, smtp_sink, "Other Clinic")
-    password_login(sso_server, other_email)
+    password_login(sso_server, other_email, **{"User-Agent": "Other browser"})
     [(foreign,)] = sso_server.sql(
         "SELECT s.public_id FROM sessions s JOIN users u ON u.id = s.user_id "
-        f"WHERE u.email = '{other_email}'"
+        f"WHERE u.email = '{other_email}' AND s.user_agent = 'Other browser'"
     )
     refused = admin.post(f"/sessions/{foreign}/end", data={"csrf_token": csrf_of(listing)})
     assert refused.status_code == 404
@@ -259,4 +303,8 @@ def test_x_forwarded_for_is_believed_only_from_trusted_proxies(
     _, other, other_id = _member(proxied, smtp_sink, "Proxied Clinic")
     _, response = password_login(proxied, other, **{"X-Forwarded-For": "192.0.2.8"})
     assert response.status_code == 303
-    assert proxied.sql(f"SELECT ip FROM sessions WHERE user_id = '{other_id}'") == [("192.0.2.8",)]
+    # (Their first session, from accepting the invitation, came with no header: the proxy's.)
+    assert sorted(proxied.sql(f"SELECT ip FROM sessions WHERE user_id = '{other_id}'")) == [
+        ("127.0.0.1",),
+        ("192.0.2.8",),
+    ]

@@ -18,7 +18,7 @@ from ..context import AppContext
 from ..invitations import service as invitations
 from ..invitations.service import InvitationView
 from ..links import LinkUnusable
-from . import security
+from . import security, signin
 from .web import (
     DashboardRoute,
     ctx_of,
@@ -132,7 +132,37 @@ async def accept(request: Request) -> Response:
         )
     except LinkUnusable as exc:
         return _link_problem(request, exc.reason, _who_to_ask(view), kind="invitation")
-    return page(request, "accepted.html", token_page=True, invitation=view)
+    if not view.has_dashboard_access:
+        return page(request, "accepted.html", token_page=True, invitation=view)
+    return await _signed_in_after_accepting(request, ctx, view)
+
+
+async def _signed_in_after_accepting(
+    request: Request, ctx: AppContext, view: InvitationView
+) -> Response:
+    """The password just set proves who they are: a session starts at once (with MFA
+    enrolment pending when the clinic requires it), unless the clinic signs in with single
+    sign-on only, in which case the page says so."""
+    blocked, pending = await ctx.db.read(
+        lambda conn: signin.after_password(
+            conn, ctx.settings, user_id=view.user_id, clinic_id=view.clinic_id, level=view.level
+        )
+    )
+    if blocked:
+        return page(request, "accepted.html", token_page=True, invitation=view, sso_only=True)
+    token = await signin.begin_session(
+        request, user_id=view.user_id, clinic_id=view.clinic_id, method="password", pending=pending
+    )
+    response = page(
+        request,
+        "accepted.html",
+        token_page=True,
+        invitation=view,
+        continue_to=signin.landing(pending, "/users"),
+        enrol_first=pending == "mfa_enrol",
+    )
+    signin.set_session_cookie(request, response, token)
+    return response
 
 
 @router.post("/invitations/decline")

@@ -22,6 +22,7 @@ from ..accounts.oidc import OidcError
 from ..actor import Actor
 from ..clinics import service as clinics
 from ..clock import utcnow
+from ..config import Settings
 from ..ids import constant_time_equal
 from . import security
 from .web import (
@@ -162,6 +163,35 @@ async def start_session(
     return response
 
 
+async def after_password(
+    conn: AsyncConnection, settings: Settings, *, user_id: str, clinic_id: str, level: str
+) -> tuple[bool, str | None]:
+    """Once a person's password is proven (at login, or just set by accepting an invitation):
+    whether the clinic's required single sign-on blocks it (owners keep their password as the
+    break-glass way in), and which second step is pending (None, "mfa", "mfa_enrol")."""
+    sso_required = await sso.required_for(conn, clinic_id)
+    if sso_required and level != "owner":
+        return True, None
+    if await mfa.is_enrolled(conn, user_id):
+        return False, "mfa"
+    # An owner's password under required single sign-on always takes a second factor.
+    if sso_required:
+        return False, "mfa_enrol"
+    clinic_policy = await policy.of_clinic(conn, clinic_id)
+    if settings.mfa_enforced and clinic_policy.mfa_required(level):
+        return False, "mfa_enrol"
+    return False, None
+
+
+def landing(pending: str | None, target: str) -> str:
+    """Where a new session goes first: its pending second step, else the target."""
+    return {
+        None: target,
+        "mfa": f"/login/mfa?next={quote(target, safe='')}",
+        "mfa_enrol": f"/account/mfa/setup?next={quote(target, safe='')}",
+    }[pending]
+
+
 # --- the login page -----------------------------------------------------------------------
 
 
@@ -257,20 +287,12 @@ async def login(request: Request) -> Response:
         return _login_form(request, 401, email, target, GENERIC_REFUSAL)
 
     async def next_step(conn: AsyncConnection) -> tuple[bool, str | None]:
-        sso_required = await sso.required_for(conn, user.clinic_id)
-        if sso_required and user.level != "owner":
-            return True, None
-        await accounts.attempt_succeeded(conn, attempt)
-        if await mfa.is_enrolled(conn, user.id):
-            return False, "mfa"
-        # An owner's password under required single sign-on is the break-glass way in: it
-        # always takes a second factor.
-        if sso_required:
-            return False, "mfa_enrol"
-        clinic_policy = await policy.of_clinic(conn, user.clinic_id)
-        if ctx.settings.mfa_enforced and clinic_policy.mfa_required(user.level):
-            return False, "mfa_enrol"
-        return False, None
+        blocked, pending = await after_password(
+            conn, ctx.settings, user_id=user.id, clinic_id=user.clinic_id, level=user.level
+        )
+        if not blocked:
+            await accounts.attempt_succeeded(conn, attempt)
+        return blocked, pending
 
     blocked, pending = await ctx.db.write(next_step)
     if blocked:
@@ -282,18 +304,13 @@ async def login(request: Request) -> Response:
             "Your clinic signs in with single sign-on: use “Continue with single sign-on” "
             "with your organisation's email address.",
         )
-    landing = {
-        None: target,
-        "mfa": f"/login/mfa?next={quote(target, safe='')}",
-        "mfa_enrol": f"/account/mfa/setup?next={quote(target, safe='')}",
-    }[pending]
     return await start_session(
         request,
         user_id=user.id,
         clinic_id=user.clinic_id,
         method="password",
         pending=pending,
-        target=landing,
+        target=landing(pending, target),
     )
 
 

@@ -38,7 +38,7 @@ from ..db import Database
 from ..invitations.models import Invitation
 from ..ops.metrics import record_webhook_attempt
 from ..secretbox import SecretUnreadable
-from . import emails, signing
+from . import emails, retention, signing
 from .addresses import AddressRefused, GuardedTransport
 from .models import WebhookAttempt, WebhookSweep
 from .record import (
@@ -209,6 +209,19 @@ class WebhookLoop:
             raise
         except Exception:
             log.exception("invitation expiry sweep failed; retrying at the next sweep")
+        older_than = utcnow() - self.settings.webhook_retention
+        try:
+            while (
+                await self.db.write(
+                    lambda conn: retention.prune(conn, older_than, SWEEP_BATCH)
+                )
+                == SWEEP_BATCH
+            ):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("deleting old webhook deliveries failed; retrying at the next sweep")
 
     async def _claim_some(self) -> list[Claimed]:
         room = MAX_IN_FLIGHT - len(self._in_flight)

@@ -81,6 +81,9 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_order", "endpoint_id", "order_key", "seq"),
         Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at", "id"),
+        # The retention's oldest-first deletes (webhooks.retention), and erasure's by person.
+        Index("ix_webhook_deliveries_created", "created_at"),
+        Index("ix_webhook_deliveries_order_key", "order_key"),
     )
 
 
