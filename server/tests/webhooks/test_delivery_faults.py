@@ -4,8 +4,10 @@ webhook-id on every attempt; every attempt is visible through the deliveries API
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from support import Clinic, Server, invite_body
 from webhooks.receiver import FAST_RETRIES, Receiver, deliveries, subscribe, wait_until
@@ -181,14 +183,20 @@ def test_failing_for_good_gives_up_and_disables_the_endpoint(
         assert failed["attempts"] == 10 and failed["nextAttemptAt"] is None
         assert failed["lastError"] == "gave up after 10 attempts: HTTP 500"
         assert len(receiver.received) == 10
-        # Failing past the 10 s limit disables the endpoint (the given-up delivery's last
-        # attempts may already have crossed it; if not, the next event's attempts do).
-        if clinic.client.get(path).json()["enabled"]:
-            _invite(clinic)
-        disabled = wait_until(
-            lambda: (e := clinic.client.get(path).json())["enabled"] is False and e,
-            what="the endpoint disabled",
-        )
+        # Failing past the 10 s limit disables the endpoint: new events, one a second, keep
+        # its attempts failing until the limit is crossed.
+        last_invite = [0.0]
+
+        def disabled_yet() -> Any:
+            endpoint_now = clinic.client.get(path).json()
+            if not endpoint_now["enabled"]:
+                return endpoint_now
+            if time.monotonic() - last_invite[0] >= 1.0:
+                _invite(clinic)
+                last_invite[0] = time.monotonic()
+            return None
+
+        disabled = wait_until(disabled_yet, timeout=40, what="the endpoint disabled")
         assert "failed for 10 seconds" in disabled["disabledReason"]
         # A hand-made retry of a given-up delivery needs the endpoint enabled again.
         retry = f"{path}/deliveries/{failed['deliveryId']}/retry"
