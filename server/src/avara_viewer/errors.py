@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+
+if TYPE_CHECKING:  # the web framework is imported by `install` alone: the CLI needs none of it
+    from fastapi import FastAPI
 
 from .db.faults import DATABASE_ERRORS, DATABASE_UNAVAILABLE, STORAGE_FULL, unavailable
 
@@ -185,6 +185,10 @@ def field_errors(
 
 
 def install(app: FastAPI) -> None:
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     @app.exception_handler(ProblemError)
     async def _problem(_: Request, exc: ProblemError) -> Response:
         return exc.response()
