@@ -40,15 +40,16 @@ class ApiPrincipal:
     clinic_id: str
     api_key_id: str
 
+    def actor(self, request_id: str | None) -> Actor:
+        """The actor of a request this key authenticated."""
+        return Actor(
+            clinic_id=self.clinic_id, kind="api_key", id=self.api_key_id, request_id=request_id
+        )
+
 
 def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
     """The actor of an API request: the key that authenticated it, and the request's id."""
-    return Actor(
-        clinic_id=principal.clinic_id,
-        kind="api_key",
-        id=principal.api_key_id,
-        request_id=request.state.request_id,
-    )
+    return principal.actor(request.state.request_id)
 
 
 def hash_api_key(secret_key: bytes, key: str) -> str:
@@ -96,7 +97,10 @@ class ApiKeyAuthenticator:
                 log.warning("could not record the last use of %d API key(s)", len(rows))
 
     async def authenticate(self, request: Request, read: ReadRunner) -> ApiPrincipal:
-        header = request.headers.get("authorization")
+        return await self.authenticate_header(request.headers.get("authorization"), read)
+
+    async def authenticate_header(self, header: str | None, read: ReadRunner) -> ApiPrincipal:
+        """The principal of an Authorization header's API key, or 401."""
         if not header:
             raise Unauthorized(
                 "Send your API key as: Authorization: Bearer <key>.",
