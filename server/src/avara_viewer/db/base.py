@@ -60,6 +60,22 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite stores the text SQLAlchemy's DATETIME writes ("YYYY-MM-DD HH:MM:SS.ffffff"),
+        # which is the naive datetime's isoformat: one C call instead of this type's and
+        # DATETIME's processors chained (~9 % of the invite path's event-loop CPU).
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return value.isoformat(" ", "microseconds")
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
