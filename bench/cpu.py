@@ -17,32 +17,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import BIN, Avara, fresh_pg_database, pg, run_wrk
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """utime + stime of pid and its descendants (children that are still running)."""
-    total = 0.0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / TICK
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-        except OSError:
-            continue
-        todo += [int(c) for c in children]
-    return total
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from run import (
+    BIN,
+    Avara,
+    fresh_pg_database,
+    pg,
+    run_wrk,
+    tree_cpu_seconds,
+    tree_rss_mib,
+)
 
 
 def main() -> None:
@@ -102,7 +85,7 @@ def main() -> None:
             f"{'PostgreSQL' if args.pg else 'SQLite'}{' --no-email' if args.no_email else ''}: "
             f"{rps:,.0f} req/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms  errors {errors}  "
             f"non2xx {non2xx}  CPU {cpu / requests * 1e6:,.0f} µs/request  "
-            f"RSS {rss_mib(pid):.0f} MiB",
+            f"RSS {tree_rss_mib(pid):.0f} MiB",
             flush=True,
         )
     finally:

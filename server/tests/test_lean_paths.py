@@ -312,3 +312,73 @@ def test_sqlite_datetime_text_is_sqlalchemys(value: datetime | None) -> None:
     theirs = _Chained()._cached_bind_processor(dialect)
     assert ours is not None and theirs is not None
     assert ours(value) == theirs(value)
+
+
+# --- SQLite's executemany without SQLAlchemy's parameter building ------------------------------
+
+
+def test_sqlite_insert_rows_stores_what_sqlalchemy_stores(tmp_path: Path) -> None:
+    """db.insert_rows on SQLite's writer and SQLAlchemy's insert store the same values, of the
+    same SQLite types, in every column (a users row with every kind of column)."""
+    import sqlite3
+
+    from avara_viewer.db import insert_rows
+    from avara_viewer.users.models import User
+
+    settings = Settings(data_dir=tmp_path, database_url=None)
+    upgrade(settings)
+    users = User.__table__
+    when = datetime(2026, 11, 29, 13, 45, 7, 123456, tzinfo=UTC)
+
+    def row(user_id: str, email: str) -> dict[str, Any]:
+        return {
+            "id": user_id,
+            "clinic_id": clinic_id,
+            "email": email,
+            "email_lower": email.lower(),
+            "first_name": "Zoë",
+            "middle_name": None,
+            "last_name": "O'Brien",
+            "suffix1": "2",
+            "suffix2": None,
+            "phone_number": "0123456789",
+            "clinic_role": "Radiologist",
+            "level": "member",
+            "can_manage_studies": True,
+            "has_dashboard_access": False,
+            "invited_source": "api",
+            "inviter_id": None,
+            "status": "invited",
+            "password_hash": None,
+            "session_version": 0,
+            "created_at": when,
+            "updated_at": when.astimezone(timezone(timedelta(hours=2))),
+            "last_login_at": None,
+        }
+
+    async def run() -> None:
+        db = open_database(settings)
+        try:
+            nonlocal clinic_id
+            clinic_id = await db.write(lambda conn: create_clinic(conn, "Rows", utcnow()))
+
+            async def both(conn: Any) -> None:
+                await insert_rows(conn, users, [row("usr_" + "a" * 32, "A@x.org")])
+                await conn.execute(users.insert(), [row("usr_" + "b" * 32, "B@x.org")])
+
+            await db.write(both)
+        finally:
+            await db.close()
+
+    clinic_id = ""
+    asyncio.run(run())
+    with sqlite3.connect(tmp_path / "avara-viewer.db") as conn:
+        columns = [c.name for c in users.columns]
+        select = ", ".join(f"{c}, typeof({c})" for c in columns)
+        fast, usual = conn.execute(f"SELECT {select} FROM users ORDER BY id").fetchall()
+    differ = [
+        (name, fast[2 * i : 2 * i + 2], usual[2 * i : 2 * i + 2])
+        for i, name in enumerate(columns)
+        if fast[2 * i : 2 * i + 2] != usual[2 * i : 2 * i + 2]
+    ]
+    assert [name for name, _, _ in differ] == ["id", "email", "email_lower"], differ

@@ -70,8 +70,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not None:
-                value = value.astimezone(UTC).replace(tzinfo=None)
+            zone = value.tzinfo
+            if zone is not None:
+                if zone is not UTC:
+                    value = value.astimezone(UTC)
+                value = value.replace(tzinfo=None)
             return value.isoformat(" ", "microseconds")
 
         return process
@@ -124,6 +127,20 @@ class Database(ABC):
     @abstractmethod
     async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
         """Queue payload for batcher; return its outcome once the group's commit is durable."""
+
+
+async def insert_rows(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) into table in one executemany. On SQLite's
+    writer, plain SQL with each value through its column type's bind processor (what
+    SQLAlchemy sends, without its per-row parameter building: sqlite.InlineConnection);
+    elsewhere through SQLAlchemy."""
+    if not rows:
+        return
+    fast = getattr(conn, "insert_rows", None)
+    if fast is not None:
+        fast(table, rows)
+        return
+    await conn.execute(table.insert(), rows)
 
 
 async def run_one(batcher: Batcher[P, R], conn: AsyncConnection, payload: P) -> R:
