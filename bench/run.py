@@ -384,10 +384,15 @@ def fixed_rate(database_url: str | None, rate: int, seconds: int) -> dict[str, f
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{case.port}",
                                      headers={"Authorization": f"Bearer {case.key}"},
                                      limits=httpx.Limits(max_connections=64), timeout=60) as client:
+            # Requests beyond 64 in flight wait here rather than in httpx's pool, whose
+            # bookkeeping grows with the square of the requests queued in it.
+            in_flight = asyncio.Semaphore(64)
+
             async def one(i: int) -> None:
-                r = await client.post(
-                    "/v1/viewer/users", json=dict(seed, email=f"rate{i}@hospital.org")
-                )
+                async with in_flight:
+                    r = await client.post(
+                        "/v1/viewer/users", json=dict(seed, email=f"rate{i}@hospital.org")
+                    )
                 statuses.append(r.status_code)
 
             tasks = []
@@ -480,6 +485,21 @@ def chart(results: list[Result], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if len({r.connections for r in results}) < 2:
+        # One connection count (a run without the sweep): bars per case instead of lines.
+        rows = sorted(results, key=lambda r: r.rps)
+        names = [r.case for r in rows]
+        ax1.barh(names, [r.rps for r in rows])
+        ax2.barh(names, [r.p99_ms for r in rows])
+        ax1.set(xlabel="invites/s", title=f"Throughput, {rows[0].connections} connections",
+                xscale="log")
+        ax2.set(xlabel="p99 latency (ms)", title="p99 latency", xscale="log")
+        ax2.set_yticklabels([])
+        for ax in (ax1, ax2):
+            ax.grid(True, axis="x", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        return
     for case in sorted({r.case for r in results}):
         rows = sorted((r for r in results if r.case == case), key=lambda r: r.connections)
         if len(rows) < 2:
@@ -574,11 +594,14 @@ def main() -> None:
         sink.stop()
         n = 3000 if not args.quick else 1000
         drains = {"SQLite": drain(None, n), "PostgreSQL": drain(pg_url(), n)}
-        # Half the invite rate that saturated the server as shipped (issue 16), unless given.
-        rate = args.email_rate or max(1, int(max(
-            r.rps for r in results if r.case == "Avara Viewer, SQLite FULL") / 2))
-        steady = {"SQLite": fixed_rate(None, rate, args.seconds),
-                  "PostgreSQL": fixed_rate(pg_url(), rate, args.seconds)}
+        # Half the invite rate that saturated the server as shipped on each database
+        # (issue 16), unless given.
+        def half(case: str) -> int:
+            return args.email_rate or max(1, int(max(r.rps for r in results if r.case == case) / 2))
+
+        steady = {"SQLite": fixed_rate(None, half("Avara Viewer, SQLite FULL"), args.seconds),
+                  "PostgreSQL": fixed_rate(pg_url(), half("Avara Viewer, PostgreSQL"),
+                                           args.seconds)}
         print("steady", steady, flush=True)
         bare = bare_smtp(n)
         print("drain", drains, "bare", bare, flush=True)
@@ -685,7 +708,8 @@ def write_report(  # type: ignore[no-untyped-def]
     ss, sp = steady["SQLite"], steady["PostgreSQL"]
     nan = float("nan")
     lines += [
-        f"| commit → accepted by SMTP at a steady {ss['rate']} invites/s, p50 (s) "
+        f"| commit → accepted by SMTP at a steady {ss['rate']} / {sp['rate']} invites/s "
+        "(half the saturating rate), p50 (s) "
         f"| {ss['p50_s']:.3f} | {sp['p50_s']:.3f} |",
         f"| same, p99 (s) | {ss['p99_s']:.3f} | {sp['p99_s']:.3f} |",
         "| commit → accepted by SMTP during the saturating wrk runs above, p50 (s) "
@@ -755,8 +779,8 @@ def targets_table(  # type: ignore[no-untyped-def]
         ),
         (
             "Email: 201 → accepted by SMTP p99 ≤ 1 s at half the saturating invite rate",
-            f"at {ss['rate']}/s: SQLite p99 {ss['p99_s']:.3f} s, PostgreSQL p99 "
-            f"{sp['p99_s']:.3f} s",
+            f"SQLite at {ss['rate']}/s: p99 {ss['p99_s']:.3f} s ({ss['non201']} non-201); "
+            f"PostgreSQL at {sp['rate']}/s: p99 {sp['p99_s']:.3f} s ({sp['non201']} non-201)",
             met(ss["p99_s"] <= 1 and sp["p99_s"] <= 1),
         ),
         (
