@@ -382,3 +382,70 @@ def test_sqlite_insert_rows_stores_what_sqlalchemy_stores(tmp_path: Path) -> Non
         if fast[2 * i : 2 * i + 2] != usual[2 * i : 2 * i + 2]
     ]
     assert [name for name, _, _ in differ] == ["id", "email", "email_lower"], differ
+
+
+# --- API-key look-ups shared by concurrent requests ------------------------------------------
+
+
+def test_concurrent_requests_share_one_api_key_look_up() -> None:
+    """Requests that miss the key cache while a look-up of the same key is in flight wait for
+    it instead of reading too; if the request doing the look-up is cancelled, the others look
+    the key up themselves."""
+    from types import SimpleNamespace
+
+    from avara_viewer.clinics.auth import ApiKeyAuthenticator, hash_api_key
+    from avara_viewer.errors import Unauthorized
+
+    secret = b"s" * 32
+    key = "avk_" + "k" * 43
+    row = SimpleNamespace(
+        id="key-1", clinic_id="clinic-1", key_hash=hash_api_key(secret, key), revoked_at=None
+    )
+
+    async def run() -> None:
+        reads = 0
+        release = asyncio.Event()
+
+        async def read(op: Any) -> Any:
+            nonlocal reads
+            reads += 1
+            await release.wait()
+            return row
+
+        auth = ApiKeyAuthenticator(secret)
+        calls = [
+            asyncio.create_task(auth.authenticate_header(f"Bearer {key}", read)) for _ in range(10)
+        ]
+        await asyncio.sleep(0)
+        release.set()
+        principals = await asyncio.gather(*calls)
+        assert reads == 1
+        assert {p.api_key_id for p in principals} == {"key-1"}
+
+        # The leader cancelled: the followers read for themselves.
+        reads = 0
+        release.clear()
+        auth = ApiKeyAuthenticator(secret)
+        leader = asyncio.create_task(auth.authenticate_header(f"Bearer {key}", read))
+        await asyncio.sleep(0)
+        followers = [
+            asyncio.create_task(auth.authenticate_header(f"Bearer {key}", read)) for _ in range(3)
+        ]
+        await asyncio.sleep(0)
+        leader.cancel()
+        await asyncio.sleep(0)
+        release.set()
+        assert {p.api_key_id for p in await asyncio.gather(*followers)} == {"key-1"}
+        assert leader.cancelled()
+        assert reads == 4
+
+        # A wrong key is refused for every waiter, however its look-up went.
+        auth = ApiKeyAuthenticator(secret)
+        wrong = "avk_" + "k" * 12 + "x" * 31
+        results = await asyncio.gather(
+            *(auth.authenticate_header(f"Bearer {wrong}", read) for _ in range(3)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, Unauthorized) for r in results)
+
+    asyncio.run(run())
