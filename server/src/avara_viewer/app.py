@@ -25,6 +25,7 @@ from .ops import web as ops_web
 from .scim import dashboard as scim_dashboard
 from .scim import endpoints as scim_endpoints
 from .users import endpoints as users_endpoints
+from .users.lean import LeanRoutes
 from .users.schemas import UserIdRequest, UserInviteRequest, UserUpdateRequest
 from .webhooks import endpoints as webhooks_endpoints
 from .webhooks.delivery import WebhookLoop
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
         redoc_url=None,
     )
     errors.install(app)
+    # Added before the request middleware, so it runs inside it (request id, metrics, log).
+    app.add_middleware(LeanRoutes, fastapi=app)
     ops_web.install(app, log_requests=settings.log_requests, metrics_token=settings.metrics_token)
     # Before the users router, so /v1/viewer/users/invitations is not taken for a {userId}.
     app.include_router(invitations_endpoints.router)

@@ -72,8 +72,13 @@ def get_context(request: Request) -> AppContext:
 
 
 async def api_principal(request: Request) -> ApiPrincipal:
-    ctx = get_context(request)
-    principal = await ctx.authenticator.authenticate(request, ctx.db.read)
+    return await authorize(get_context(request), request.headers.get("authorization"))
+
+
+async def authorize(ctx: AppContext, authorization: str | None) -> ApiPrincipal:
+    """An API request's key checked (401), its rate limit applied (429) and its use noted:
+    for FastAPI's routes (api_principal) and the lean routes (users.lean) alike."""
+    principal = await ctx.authenticator.authenticate_header(authorization, ctx.db.read)
     ctx.rate_limiter.check(principal.api_key_id)
     ctx.authenticator.note_use(principal, ctx.db.write)
     return principal

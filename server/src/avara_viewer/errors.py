@@ -184,6 +184,29 @@ def field_errors(
     return out
 
 
+def database_problem(exc: BaseException, method: str, path: str) -> Response:
+    """The answer to a request that failed with one of DATABASE_ERRORS: 503 when the database
+    is unavailable (db.faults), otherwise the 500 of a bug, logged. Handled here rather than
+    by the catch-all of install(), which re-raises to the server and so closes a kept-alive
+    connection: a failing database is no reason to drop it. (Used by install() and by the
+    lean routes, users.lean.)"""
+    fault = unavailable(exc)
+    if fault is None:
+        log.error("unhandled error on %s %s", method, path, exc_info=exc)
+        return ProblemError("An unexpected error occurred; it has been logged.").response()
+    log.warning(
+        "%s %s answered 503 %s: %s (%s)",
+        method,
+        path,
+        fault.code,
+        fault.reason,
+        type(exc).__name__,
+    )
+    return ServiceUnavailable(
+        _UNAVAILABLE_DETAIL[fault.code], code=fault.code, retry_after=fault.retry_after
+    ).response()
+
+
 def install(app: FastAPI) -> None:
     from fastapi import Request
     from fastapi.exceptions import RequestValidationError
@@ -215,23 +238,7 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, body, dict(exc.headers or {}))
 
     async def _database(request: Request, exc: Exception) -> Response:
-        # Handled here rather than by the catch-all below, which re-raises to the server and
-        # so closes a kept-alive connection: a failing database is no reason to drop it.
-        fault = unavailable(exc)
-        if fault is None:
-            log.exception("unhandled error on %s %s", request.method, request.url.path)
-            return ProblemError("An unexpected error occurred; it has been logged.").response()
-        log.warning(
-            "%s %s answered 503 %s: %s (%s)",
-            request.method,
-            request.url.path,
-            fault.code,
-            fault.reason,
-            type(exc).__name__,
-        )
-        return ServiceUnavailable(
-            _UNAVAILABLE_DETAIL[fault.code], code=fault.code, retry_after=fault.retry_after
-        ).response()
+        return database_problem(exc, request.method, request.url.path)
 
     for kind in DATABASE_ERRORS:
         app.add_exception_handler(kind, _database)

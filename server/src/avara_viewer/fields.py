@@ -84,11 +84,36 @@ def _name(max_length: int, *, digits_count: bool = False) -> Any:
     return AfterValidator(lambda value: check_name(value, max_length, digits_count=digits_count))
 
 
+# The email check below parses the whole address with email-validator, most of whose work is
+# the domain. An address whose part before the @ is a plain dot-atom (this subset of RFC
+# 5322's atext) and whose domain was already accepted, in an ASCII address, is accepted
+# without it: for such an address every rule below depends on the domain alone (the length
+# was checked first; ASCII text holds no invisible characters outside the controls, which
+# neither part can hold). Anything else takes the full check, so every refusal and its
+# message come from it.
+_PLAIN_LOCAL = re.compile(r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*\Z")
+_ACCEPTED_DOMAINS: dict[str, None] = {}
+_ACCEPTED_DOMAINS_MAX = 4096
+
+
 def _email(value: str) -> str:
     if value != value.strip() or not value:
         raise ValueError("must be an email address without surrounding spaces")
     if len(value) > EMAIL_MAX:
         raise ValueError(f"must be at most {EMAIL_MAX} characters")
+    local, _, domain = value.rpartition("@")
+    if domain in _ACCEPTED_DOMAINS and _PLAIN_LOCAL.match(local):
+        return value
+    _check_email(value)
+    if value.isascii() and _PLAIN_LOCAL.match(local):
+        if len(_ACCEPTED_DOMAINS) >= _ACCEPTED_DOMAINS_MAX:
+            _ACCEPTED_DOMAINS.clear()
+        _ACCEPTED_DOMAINS[domain] = None
+    return value
+
+
+def _check_email(value: str) -> None:
+    """The full check of an address (see _email), after its length."""
     _refuse_invisible(value)
     try:
         validate_email(value, check_deliverability=False)
@@ -108,7 +133,6 @@ def _email(value: str) -> str:
         raise ValueError(
             "has a domain with no ASCII (IDNA) form that a mail server would take"
         ) from None
-    return value
 
 
 def envelope_address(address: str) -> str:

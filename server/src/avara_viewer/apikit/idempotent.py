@@ -36,7 +36,11 @@ def _reused() -> ValidationFailed:
 
 
 def idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
+    return checked_idempotency_key(request.headers.get("idempotency-key"))
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """The Idempotency-Key header's value, or None without one; 422 when it is unusable."""
     if key is None:
         return None
     if not key.strip() or len(key) > idempotency_store.MAX_KEY_LENGTH:
@@ -131,19 +135,6 @@ class IdempotentBatcher(Generic[P]):
         return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
 
 
-async def run_batched_mutation(
-    db: Database,
-    request: Request,
-    batcher: IdempotentBatcher[P],
-    clinic_id: str,
-    body: dict[str, Any],
-    payload: P,
-) -> Response:
-    """Like run_mutation, for a mutation whose work is grouped with concurrent requests'."""
-    answer: Answer = await db.write_batched(batcher, _keyed(request, clinic_id, body, payload))
-    return answer.response()
-
-
 async def run_mutation(
     db: Database,
     ttl: timedelta,
@@ -180,9 +171,28 @@ class _OneMutation:
 
 
 def _keyed(request: Request, clinic_id: str, body: dict[str, Any], payload: P) -> KeyedPayload[P]:
+    return keyed_payload(
+        request.method,
+        request.url.path,
+        request.headers.get("idempotency-key"),
+        clinic_id,
+        body,
+        payload,
+    )
+
+
+def keyed_payload(
+    method: str,
+    path: str,
+    idempotency_key_header: str | None,
+    clinic_id: str,
+    body: dict[str, Any],
+    payload: P,
+) -> KeyedPayload[P]:
+    """A payload with what the Idempotency-Key rules need (422 for an unusable key)."""
     return KeyedPayload(
         clinic_id,
-        idempotency_key(request),
-        idempotency_store.request_fingerprint(request.method, request.url.path, body),
+        checked_idempotency_key(idempotency_key_header),
+        idempotency_store.request_fingerprint(method, path, body),
         payload,
     )

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..actor import Actor
 from ..clock import rfc3339
+from ..db import insert_rows
 from ..pagination import Position, decode_cursor, encode_cursor, invalid_cursor, split_page
 from .models import AuditEntry
 
@@ -48,9 +49,13 @@ def _instant(value: datetime) -> str:
     return value.isoformat(timespec="microseconds") + "Z"
 
 
+# json.dumps with these options, made once: dumps builds an encoder on every call.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(entry: Mapping[str, Any]) -> str:
     """The JSON that is hashed: every recorded column but the hashes, keys sorted."""
-    return json.dumps(
+    return _SORTED_JSON.encode(
         {
             "clinicId": entry["clinic_id"],
             "seq": entry["seq"],
@@ -62,10 +67,7 @@ def canonical(entry: Mapping[str, Any]) -> str:
             "changes": json.loads(entry["changes"]),
             "requestId": entry["request_id"],
             "createdAt": _instant(entry["created_at"]),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 
@@ -121,7 +123,6 @@ _LAST_ENTRY = (
     .order_by(audit_log.c.seq.desc())
     .limit(1)
 )
-_INSERT = audit_log.insert()
 
 
 async def record_many(conn: AsyncConnection, drafts: list[Draft]) -> None:
@@ -150,16 +151,14 @@ async def record_many(conn: AsyncConnection, drafts: list[Draft]) -> None:
             "action": draft.action,
             "target_type": draft.target_type,
             "target_id": draft.target_id,
-            "changes": json.dumps(
-                dict(draft.changes), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ),
+            "changes": _SORTED_JSON.encode(dict(draft.changes)),
             "request_id": _clean_request_id(draft.actor.request_id),
             "created_at": draft.now.astimezone(UTC),
         }
         digest = entry_hash(prev_hash, entry)
         rows.append({**entry, "prev_hash": prev_hash, "hash": digest})
         heads[clinic_id] = (seq + 1, digest)
-    await conn.execute(_INSERT, rows)
+    await insert_rows(conn, audit_log, rows)
 
 
 @dataclass(frozen=True)

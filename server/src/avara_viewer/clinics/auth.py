@@ -40,15 +40,16 @@ class ApiPrincipal:
     clinic_id: str
     api_key_id: str
 
+    def actor(self, request_id: str | None) -> Actor:
+        """The actor of a request this key authenticated."""
+        return Actor(
+            clinic_id=self.clinic_id, kind="api_key", id=self.api_key_id, request_id=request_id
+        )
+
 
 def api_actor(request: Request, principal: ApiPrincipal) -> Actor:
     """The actor of an API request: the key that authenticated it, and the request's id."""
-    return Actor(
-        clinic_id=principal.clinic_id,
-        kind="api_key",
-        id=principal.api_key_id,
-        request_id=request.state.request_id,
-    )
+    return principal.actor(request.state.request_id)
 
 
 def hash_api_key(secret_key: bytes, key: str) -> str:
@@ -62,6 +63,9 @@ class ApiKeyAuthenticator:
         self._noted: dict[str, float] = {}  # key id -> when its use was last queued
         self._pending: dict[str, Any] = {}  # key id -> the time to record
         self._flush: asyncio.Task[None] | None = None
+        # Look-ups in progress: when a key's cached verdict lapses under load, the requests
+        # that arrive before the database answers share one look-up instead of one each.
+        self._finding: dict[str, asyncio.Future[Any]] = {}
 
     def note_use(self, principal: ApiPrincipal, write: WriteRunner) -> None:
         """Remember that the key was used now; written to the database in the background,
@@ -95,8 +99,40 @@ class ApiKeyAuthenticator:
             except Exception:  # a lost "last used" is not worth failing anything for
                 log.warning("could not record the last use of %d API key(s)", len(rows))
 
+    async def _find(self, lookup: str, read: ReadRunner) -> Any:
+        finding = self._finding.get(lookup)
+        if finding is not None:
+            try:
+                return await asyncio.shield(finding)
+            except asyncio.CancelledError:
+                # The look-up's own request was cancelled (its client left): look up anew,
+                # unless this request is the one being cancelled.
+                task = asyncio.current_task()
+                if not finding.cancelled() or (task is not None and task.cancelling()):
+                    raise
+            return await read(_find_key(lookup))
+        finding = asyncio.get_running_loop().create_future()
+        self._finding[lookup] = finding
+        try:
+            row = await read(_find_key(lookup))
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                finding.set_exception(exc)
+                finding.exception()  # retrieved: nobody else may be waiting
+            else:
+                finding.cancel()
+            raise
+        else:
+            finding.set_result(row)
+            return row
+        finally:
+            del self._finding[lookup]
+
     async def authenticate(self, request: Request, read: ReadRunner) -> ApiPrincipal:
-        header = request.headers.get("authorization")
+        return await self.authenticate_header(request.headers.get("authorization"), read)
+
+    async def authenticate_header(self, header: str | None, read: ReadRunner) -> ApiPrincipal:
+        """The principal of an Authorization header's API key, or 401."""
         if not header:
             raise Unauthorized(
                 "Send your API key as: Authorization: Bearer <key>.",
@@ -117,7 +153,7 @@ class ApiKeyAuthenticator:
         cached = self._cache.get(lookup)
         if cached and cached[0] > now and constant_time_equal(cached[1], presented):
             return cached[2]
-        row = await read(_find_key(lookup))
+        row = await self._find(lookup, read)
         if (
             row is None
             or row.revoked_at is not None

@@ -5,7 +5,15 @@ Services read db.base: its docstring states the await rule every operation follo
 """
 
 from ..config import Settings
-from .base import Base, Batcher, Database, Operation, UTCDateTime, retry_on_integrity_error
+from .base import (
+    Base,
+    Batcher,
+    Database,
+    Operation,
+    UTCDateTime,
+    insert_rows,
+    retry_on_integrity_error,
+)
 from .postgres import PostgresDatabase, make_async_engine
 from .sqlite import InlineConnection, SqliteDatabase, make_sqlite_engine
 
@@ -26,6 +34,7 @@ __all__ = [
     "PostgresDatabase",
     "SqliteDatabase",
     "UTCDateTime",
+    "insert_rows",
     "make_async_engine",
     "make_sqlite_engine",
     "open_database",

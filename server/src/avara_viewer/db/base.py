@@ -60,6 +60,25 @@ class UTCDateTime(TypeDecorator[datetime]):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value
 
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        # SQLite stores the text SQLAlchemy's DATETIME writes ("YYYY-MM-DD HH:MM:SS.ffffff"),
+        # which is the naive datetime's isoformat: one C call instead of this type's and
+        # DATETIME's processors chained (~9 % of the invite path's event-loop CPU).
+        def process(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            zone = value.tzinfo
+            if zone is not None:
+                if zone is not UTC:
+                    value = value.astimezone(UTC)
+                value = value.replace(tzinfo=None)
+            return value.isoformat(" ", "microseconds")
+
+        return process
+
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
@@ -108,6 +127,20 @@ class Database(ABC):
     @abstractmethod
     async def write_batched(self, batcher: Batcher[P, R], payload: P) -> R:
         """Queue payload for batcher; return its outcome once the group's commit is durable."""
+
+
+async def insert_rows(conn: AsyncConnection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) into table in one executemany. On SQLite's
+    writer, plain SQL with each value through its column type's bind processor (what
+    SQLAlchemy sends, without its per-row parameter building: sqlite.InlineConnection);
+    elsewhere through SQLAlchemy."""
+    if not rows:
+        return
+    fast = getattr(conn, "insert_rows", None)
+    if fast is not None:
+        fast(table, rows)
+        return
+    await conn.execute(table.insert(), rows)
 
 
 async def run_one(batcher: Batcher[P, R], conn: AsyncConnection, payload: P) -> R:

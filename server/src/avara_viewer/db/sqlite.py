@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.engine import Connection
 
 from ..config import Settings
@@ -132,11 +132,53 @@ class InlineConnection:
     async def run_sync(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return fn(self.sync_connection, *args, **kw)
 
+    def insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        """db.base.insert_rows on SQLite: one executemany of plain SQL and tuples, each value
+        through its column type's bind processor, as SQLAlchemy would send them."""
+        keys = tuple(rows[0])
+        plan = _insert_plan(table, keys, self.dialect)
+        if plan is None or any(len(row) != len(keys) for row in rows):
+            self.sync_connection.execute(table.insert(), rows)
+            return
+        sql, processors = plan
+        if not any(processors):
+            params = [tuple(row[k] for k in keys) for row in rows]
+        else:
+            steps = list(zip(keys, processors, strict=True))
+            params = [
+                tuple(p(row[k]) if p is not None else row[k] for k, p in steps) for row in rows
+            ]
+        self.sync_connection.exec_driver_sql(sql, params)
+
     def begin_nested(self) -> _InlineNested:
         return _InlineNested(self.sync_connection)
 
     def in_transaction(self) -> bool:
         return self.sync_connection.in_transaction()
+
+
+_plans: dict[tuple[Table, tuple[str, ...]], tuple[str, list[Any]] | None] = {}
+
+
+def _insert_plan(table: Table, keys: tuple[str, ...], dialect: Any) -> tuple[str, list[Any]] | None:
+    """The INSERT of these columns and their bind processors; None when a column left out
+    has a default SQLAlchemy would fill in (that insert goes through SQLAlchemy)."""
+    key = (table, keys)
+    if key in _plans:
+        return _plans[key]
+    plan: tuple[str, list[Any]] | None = None
+    columns = [table.c[k] for k in keys]
+    left_out = [c for c in table.columns if c.key not in keys]
+    if all(c.default is None and c.onupdate is None for c in left_out):
+        prepare = dialect.identifier_preparer
+        sql = (
+            f"INSERT INTO {prepare.format_table(table)} "
+            f"({', '.join(prepare.quote(c.name) for c in columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        plan = (sql, [c.type._cached_bind_processor(dialect) for c in columns])
+    _plans[key] = plan
+    return plan
 
 
 def run_inline(op: Operation[T], conn: Connection) -> T:

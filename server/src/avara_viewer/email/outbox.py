@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..db import insert_rows
 from .outbox_models import OutboxMessage
 
 outbox = OutboxMessage.__table__
@@ -45,18 +46,20 @@ async def enqueue(
     await enqueue_many(conn, [Queued(clinic_id, kind, subject_id, recipient, payload)], now)
 
 
-_INSERT = outbox.insert()
+# json.dumps(payload, separators=(",", ":")), its encoder made once.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 async def enqueue_many(conn: AsyncConnection, messages: list[Queued], now: datetime) -> None:
-    await conn.execute(
-        _INSERT,
+    await insert_rows(
+        conn,
+        outbox,
         [
             {
                 "clinic_id": m.clinic_id,
                 "kind": m.kind,
                 "subject_id": m.subject_id,
-                "payload": json.dumps(m.payload, separators=(",", ":")),
+                "payload": _COMPACT_JSON.encode(m.payload),
                 "recipient": m.recipient,
                 "status": "pending",
                 "attempts": 0,

@@ -12,6 +12,7 @@ from sqlalchemy import Select, and_, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
+from ..db import insert_rows
 from ..email import outbox
 from ..fields import envelope_address
 from ..ids import INVITATION_ID, derive_token, new_invitation_id, token_hash
@@ -44,9 +45,6 @@ class NewInvitation:
     api_key_id: str | None
     invited_source: str
     expiry: datetime
-
-
-_INSERT = invitations.insert()
 
 
 async def create_and_queue_many(
@@ -84,7 +82,7 @@ async def create_and_queue_many(
                 {"nonce": nonce},
             )
         )
-    await conn.execute(_INSERT, rows)
+    await insert_rows(conn, invitations, rows)
     await outbox.enqueue_many(conn, queued, now)
     return [r["id"] for r in rows]
 

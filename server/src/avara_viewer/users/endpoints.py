@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -10,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import flows
-from ..apikit.body import read_json_object
-from ..apikit.idempotent import run_batched_mutation, run_mutation
+from ..apikit.body import HeaderGetter, read_json_object
+from ..apikit.idempotent import Answer, keyed_payload, run_mutation
 from ..apikit.responses import json_response, problem_responses
 from ..clinics.auth import ApiPrincipal, api_actor
 from ..clock import utcnow
-from ..context import api_principal, get_context
+from ..context import AppContext, api_principal, authorize, get_context
 from ..fields import EMAIL_MAX, NAME_MAX, InvitedSource, UserLevel, UserStatus, validate
 from ..openapi_extras import mutation_openapi
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT
@@ -69,19 +70,38 @@ _API_ERRORS = (400, 401, 413, 415, 422, 429)
     },
 )
 async def invite_user(request: Request) -> Response:
-    # The hot path: authenticated here rather than through a FastAPI dependency, which costs
-    # more per request than the rest of the routing (OpenAPI declares the security scheme).
-    principal = await api_principal(request)
-    ctx = get_context(request)
-    body = await read_json_object(request)
-    invite: UserInviteRequest = validate(UserInviteRequest, body)
-    item = service.InviteItem(api_actor(request, principal), invite, utcnow())
-    response = await run_batched_mutation(
-        ctx.db, request, ctx.invite_batcher, principal.clinic_id, body, item
+    # Served by users.lean in front of FastAPI; this route declares the operation (OpenAPI)
+    # and answers when the lean layer steps aside (an app mounted under a root path).
+    return await invite(
+        get_context(request),
+        request.headers,
+        request.state.request_id,
+        request.url.path,
+        lambda: read_json_object(request),
     )
-    if response.status_code == 201:
+
+
+async def invite(
+    ctx: AppContext,
+    headers: HeaderGetter,
+    request_id: str,
+    path: str,
+    read_body: Callable[[], Awaitable[dict[str, Any]]],
+) -> Response:
+    """POST /v1/viewer/users, for FastAPI's route and the lean layer alike: the key (401, 429),
+    the body (415, 413, 400, 422), the Idempotency-Key, then the invite grouped with
+    concurrent ones in one durable transaction."""
+    principal = await authorize(ctx, headers.get("authorization"))
+    body = await read_body()
+    request: UserInviteRequest = validate(UserInviteRequest, body)
+    item = service.InviteItem(principal.actor(request_id), request, utcnow())
+    keyed = keyed_payload(
+        "POST", path, headers.get("idempotency-key"), principal.clinic_id, body, item
+    )
+    answer: Answer = await ctx.db.write_batched(ctx.invite_batcher, keyed)
+    if answer.status == 201:
         ctx.outbox_wakeup.set()
-    return response
+    return answer.response()
 
 
 UserIdPath = Annotated[
@@ -209,10 +229,15 @@ async def _user_action(request: Request, principal: ApiPrincipal, action: Any) -
     response_model=UserOut,
     responses=problem_responses(401, 404, 429),
 )
-async def retrieve_user(
-    request: Request, user_id: UserIdPath, principal: ApiPrincipal = Depends(api_principal)
-) -> Response:
-    ctx = get_context(request)
+async def retrieve_user(request: Request, user_id: UserIdPath) -> Response:
+    # Served by users.lean, like invite_user; authenticated by `retrieve` (OpenAPI declares
+    # the security scheme).
+    return await retrieve(get_context(request), request.headers.get("authorization"), user_id)
+
+
+async def retrieve(ctx: AppContext, authorization: str | None, user_id: str) -> Response:
+    """GET /v1/viewer/users/{userId}, for FastAPI's route and the lean layer alike."""
+    principal = await authorize(ctx, authorization)
     row = await ctx.db.read(lambda conn: service.get_user(conn, principal.clinic_id, user_id))
     return json_response(200, user_wire(row))
 

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
+from ..db import insert_rows
 from ..ids import USER_ID
 from ..pagination import Position, before
 from .models import User
@@ -55,11 +56,8 @@ async def existing_emails(
     return set(rows.scalars())
 
 
-_INSERT = users.insert()
-
-
 async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    await conn.execute(_INSERT, rows)
+    await insert_rows(conn, users, rows)
 
 
 async def get(
