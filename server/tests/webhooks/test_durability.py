@@ -66,6 +66,15 @@ def test_two_workers_on_postgresql_attempt_each_delivery_once(
             )
             for n in range(2)
         ]
+        # Both workers are delivering before the events exist, so they compete for every one.
+        wait_until(
+            lambda: all(
+                "webhook delivery started" in (tmp_path / f"worker{n}.log").read_text()
+                for n in range(2)
+            ),
+            timeout=30,
+            what="both workers started",
+        )
         users = _invite_many(server, clinic.key, 60)
         receiver.wait_for(lambda got: {e["data"]["userId"] for e in got} >= set(users), timeout=60)
         wait_until(
@@ -75,8 +84,6 @@ def test_two_workers_on_postgresql_attempt_each_delivery_once(
         received = Counter(r.headers["webhook-id"] for r in receiver.received)
         assert len(received) == 60 and max(received.values()) == 1
         assert all(d["attempts"] == 1 for d in deliveries(clinic, endpoint["endpointId"]))
-        logs = [(tmp_path / f"worker{n}.log").read_text() for n in range(2)]
-        assert all("webhook delivery started" in log for log in logs)
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
