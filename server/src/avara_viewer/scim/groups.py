@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import events
@@ -24,6 +24,7 @@ from ..ids import new_uuid
 from ..users import service as users_service
 from ..users.models import User
 from ..users.schemas import validate_update
+from . import repository
 from .errors import ScimError, invalid_path, invalid_syntax, invalid_value
 from .models import ScimGroup, ScimGroupMapping, ScimGroupMember
 from .patch import MAX_OPERATIONS
@@ -54,22 +55,9 @@ async def search(
     offset: int,
     limit: int,
 ) -> tuple[int, Sequence[Any]]:
-    where = [groups.c.clinic_id == clinic_id]
-    if condition is not None:
-        where.append(condition)
-    total = (
-        await conn.execute(select(func.count()).select_from(groups).where(*where))
-    ).scalar_one()
-    if limit <= 0 or offset >= total:
-        return total, []
-    query = (
-        select(groups)
-        .where(*where)
-        .order_by(groups.c.created_at, groups.c.id)
-        .offset(offset)
-        .limit(limit)
+    return await repository.page_of(
+        conn, groups, [groups], groups, groups.c.clinic_id == clinic_id, condition, offset, limit
     )
-    return total, (await conn.execute(query)).mappings().all()
 
 
 async def members_of(conn: AsyncConnection, group_ids: list[str]) -> dict[str, list[Any]]:

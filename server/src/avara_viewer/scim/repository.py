@@ -45,19 +45,34 @@ async def search(
     limit: int,
 ) -> tuple[int, Sequence[Any]]:
     """(total matches, one page of them) in creation order, ties broken by id."""
-    where = [users.c.clinic_id == clinic_id]
-    if condition is not None:
-        where.append(condition)
+    return await page_of(
+        conn, _JOINED, _COLUMNS, users, users.c.clinic_id == clinic_id, condition, offset, limit
+    )
+
+
+async def page_of(
+    conn: AsyncConnection,
+    source: Any,
+    columns: Sequence[Any],
+    ordered: Any,
+    in_clinic: ColumnElement[bool],
+    condition: ColumnElement[bool] | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, Sequence[Any]]:
+    """A SCIM list page (startIndex/count are an offset and a limit): (total matches, the
+    page) of `source`'s rows in the clinic, in `ordered`'s creation order, ties by id."""
+    where = [in_clinic] if condition is None else [in_clinic, condition]
     total = (
-        await conn.execute(select(func.count()).select_from(_JOINED).where(*where))
+        await conn.execute(select(func.count()).select_from(source).where(*where))
     ).scalar_one()
     if limit <= 0 or offset >= total:
         return total, []
     query = (
-        select(*_COLUMNS)
-        .select_from(_JOINED)
+        select(*columns)
+        .select_from(source)
         .where(*where)
-        .order_by(users.c.created_at, users.c.id)
+        .order_by(ordered.c.created_at, ordered.c.id)
         .offset(offset)
         .limit(limit)
     )
