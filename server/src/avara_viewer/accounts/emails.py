@@ -7,11 +7,12 @@ Registered with the delivery loop by the composition root (context.email_kinds).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..config import Settings
-from ..email.kinds import Superseded
+from ..email.kinds import render_each
 from ..email.outbox import Claimed
 from ..email.render import RenderedEmail, render_password_reset
 from ..ids import derive_token
@@ -34,28 +35,22 @@ class PasswordResetEmails:
         self, conn: AsyncConnection, messages: list[Claimed]
     ) -> dict[int, RenderedEmail | Exception]:
         found = await users_repo.first_names_with_clinic(conn, {m.subject_id for m in messages})
-        out: dict[int, RenderedEmail | Exception] = {}
-        for message in messages:
-            row = found.get(message.subject_id)
-            if row is None:
-                out[message.id] = Superseded("the user no longer exists")
-                continue
+
+        def render_one(message: Claimed, row: Any) -> RenderedEmail:
             token = derive_token(
                 self.settings.resolved_secret_key,
                 RESET_PURPOSE,
                 message.subject_id,
                 str(message.payload["nonce"]),
             )
-            try:
-                out[message.id] = render_password_reset(
-                    clinic_name=row.clinic_name,
-                    first_name=row.first_name,
-                    reset_url=f"{self.settings.public_url}/password-reset?token={token}",
-                    expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
-                )
-            except Exception as exc:
-                out[message.id] = exc
-        return out
+            return render_password_reset(
+                clinic_name=row.clinic_name,
+                first_name=row.first_name,
+                reset_url=f"{self.settings.public_url}/password-reset?token={token}",
+                expires_at=datetime.fromisoformat(str(message.payload["expiresAt"])),
+            )
+
+        return render_each(messages, found, "the user no longer exists", render_one)
 
     async def delivered(
         self, conn: AsyncConnection, outcomes: list[tuple[Claimed, str]], now: datetime

@@ -10,9 +10,9 @@ name, ...)`, and register an instance in context.email_kinds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +23,28 @@ from .render import RenderedEmail
 class Superseded(Exception):
     """The message no longer applies (e.g. the invitation was resent or revoked): it is
     cancelled instead of sent."""
+
+
+def render_each(
+    messages: list[Claimed],
+    found: Mapping[str, Any],
+    missing: str,
+    render_one: Callable[[Claimed, Any], RenderedEmail],
+) -> dict[int, RenderedEmail | Exception]:
+    """For a kind whose messages are about one row each (`found`, by the message's
+    subject_id): each message rendered by render_one(message, row), Superseded(`missing`)
+    when its row is gone, or the exception rendering raised."""
+    out: dict[int, RenderedEmail | Exception] = {}
+    for message in messages:
+        row = found.get(message.subject_id)
+        if row is None:
+            out[message.id] = Superseded(missing)
+            continue
+        try:
+            out[message.id] = render_one(message, row)
+        except Exception as exc:
+            out[message.id] = exc
+    return out
 
 
 class EmailKind(Protocol):

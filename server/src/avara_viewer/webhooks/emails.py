@@ -7,13 +7,14 @@ Registered with the delivery loop by the composition root (context.email_kinds).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..config import Settings
 from ..email import outbox
-from ..email.kinds import Superseded
+from ..email.kinds import render_each
 from ..email.outbox import Claimed
 from ..email.render import RenderedEmail, render_webhook_disabled
 from ..users import repository as users_repo
@@ -64,25 +65,17 @@ class WebhookDisabledEmails:
         self, conn: AsyncConnection, messages: list[Claimed]
     ) -> dict[int, RenderedEmail | Exception]:
         found = await users_repo.first_names_with_clinic(conn, {m.subject_id for m in messages})
-        out: dict[int, RenderedEmail | Exception] = {}
-        for message in messages:
-            row = found.get(message.subject_id)
-            if row is None:
-                out[message.id] = Superseded("the admin no longer exists")
-                continue
-            try:
-                out[message.id] = render_webhook_disabled(
-                    clinic_name=row.clinic_name,
-                    first_name=row.first_name,
-                    endpoint_url=str(message.payload["url"]),
-                    reason=str(message.payload["reason"]),
-                    dashboard_url=(
-                        f"{self.settings.public_url}/webhooks/{message.payload['endpointId']}"
-                    ),
-                )
-            except Exception as exc:
-                out[message.id] = exc
-        return out
+
+        def render_one(message: Claimed, row: Any) -> RenderedEmail:
+            return render_webhook_disabled(
+                clinic_name=row.clinic_name,
+                first_name=row.first_name,
+                endpoint_url=str(message.payload["url"]),
+                reason=str(message.payload["reason"]),
+                dashboard_url=f"{self.settings.public_url}/webhooks/{message.payload['endpointId']}",
+            )
+
+        return render_each(messages, found, "the admin no longer exists", render_one)
 
     async def delivered(
         self, conn: AsyncConnection, outcomes: list[tuple[Claimed, str]], now: datetime
