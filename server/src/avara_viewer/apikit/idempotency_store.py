@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import Integer, String, Text, UniqueConstraint, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,10 +48,28 @@ def request_fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def _lock_key(clinic_id: str, key: str) -> int:
+    digest = hashlib.sha256(f"idempotency:{clinic_id}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 async def find_many(
     conn: AsyncConnection, keys: list[tuple[str, str]], not_before: datetime
 ) -> dict[tuple[str, str], StoredResponse]:
-    """The live records among (clinic id, key) pairs."""
+    """The live records among (clinic id, key) pairs.
+
+    On PostgreSQL each key's transaction-scoped advisory lock is taken first (in one order), so
+    a concurrent request with the same key, in another process, waits for this transaction and
+    then finds its record: a replay, never a second run that meets the first's rows (a 409)."""
+    if conn.dialect.name == "postgresql" and keys:
+        locks = sorted({_lock_key(clinic_id, key) for clinic_id, key in keys})
+        await conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM "
+                "(SELECT unnest(CAST(:locks AS bigint[])) AS k ORDER BY k) AS ordered"
+            ),
+            {"locks": locks},
+        )
     found: dict[tuple[str, str], StoredResponse] = {}
     by_clinic: dict[str, list[str]] = {}
     for clinic_id, key in keys:
