@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
-from . import __version__, errors
+from . import __version__, aio, errors
 from .apikit.responses import json_response
 from .config import Settings
 from .context import AppContext, delivery_loop
@@ -53,9 +53,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
             yield
         finally:
             for delivery in deliveries:
-                delivery.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await delivery
+                await aio.stop(delivery)
             await ctx.rate_limiter.close()
             await ctx.relying_party.aclose()
             await ctx.db.close()

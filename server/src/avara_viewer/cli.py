@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -129,6 +128,7 @@ def worker(
 ) -> None:
     """Deliver queued email and webhooks only (run beside several `serve --no-email`
     processes)."""
+    from . import aio
     from .context import delivery_loop
     from .db import open_database
     from .ops.logs import configure
@@ -156,9 +156,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await aio.stop(task)
         await db.close()
 
     asyncio.run(main())

@@ -10,7 +10,6 @@ the operation suspends outside one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import random
@@ -22,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .. import aio
 from ..config import Settings
 from .base import Batcher, Database, Operation, P, R, T, run_one, settle
 from .faults import lost_to_another
@@ -78,10 +78,7 @@ class PostgresDatabase(Database):
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await aio.stop(task, grace=5.0)
         self._tasks.clear()
         await self.engine.dispose()
 

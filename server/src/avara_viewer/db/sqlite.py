@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.engine import Connection
 
+from .. import aio
 from ..config import Settings
 from .base import Batcher, Database, Operation, P, R, T, run_one, settle
 
@@ -231,9 +232,7 @@ class SqliteDatabase(Database):
             # Let queued and running batches commit: their callers are owed an answer.
             while (self._busy or not self._queue.empty()) and not self._writer.done():
                 await asyncio.sleep(0.005)
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await aio.stop(self._writer, grace=5.0)
             self._writer = None
         self.sync_engine.dispose()
 

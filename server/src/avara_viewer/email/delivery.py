@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import aio
 from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
@@ -124,19 +125,14 @@ class DeliveryLoop:
                     handled = 0
                 if handled < self.batch_size:
                     if handled == 0:
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(
-                                self.wakeup.wait(), self.settings.outbox_poll_interval
-                            )
+                        await aio.wait_event(self.wakeup, self.settings.outbox_poll_interval)
                     # Let the emails of the next few invites join this pass: each pass costs
                     # two commits, which would otherwise be paid for nearly every invite.
                     await asyncio.sleep(self.settings.outbox_gather_delay)
                     self.wakeup.clear()
         finally:
             for task in list(self._late):
-                task.cancel()
-            if self._late:
-                await asyncio.gather(*self._late, return_exceptions=True)
+                await aio.stop(task, grace=2.0)
             await self.transport.aclose()
 
     async def run_once(self) -> int:

@@ -31,6 +31,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from .. import aio
+
 __all__ = [
     "MaildirTransport",
     "PermanentDeliveryError",
@@ -273,7 +275,7 @@ class SmtpTransport:
 
     async def _quit(self, conn: _Connection) -> None:
         try:
-            await asyncio.wait_for(conn.client.quit(), timeout=min(self.timeout, 5.0))
+            await aio.within(conn.client.quit(), min(self.timeout, 5.0))
         except (TimeoutError, aiosmtplib.SMTPException, OSError):
             pass
         finally:

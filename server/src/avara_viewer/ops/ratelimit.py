@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import aio
 from ..db import Database
 from ..errors import TooManyRequests
 from .metrics import rate_limited_total
@@ -78,9 +79,7 @@ class RateLimiter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await aio.stop(self._task, grace=2.0)
             self._task = None
             with contextlib.suppress(Exception):
                 await self.sync()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 from datetime import datetime
@@ -12,6 +11,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import aio
 from ..apikit.responses import json_response
 from ..clock import utcnow
 from ..db import Database
@@ -34,7 +34,7 @@ def install(app: FastAPI, *, log_requests: bool = True, metrics_token: str | Non
     async def readyz(request: Request) -> Response:
         db = request.app.state.ctx.db
         try:
-            pending, oldest = await asyncio.wait_for(_probe(db), READY_TIMEOUT_SECONDS)
+            pending, oldest = await aio.within(_probe(db), READY_TIMEOUT_SECONDS)
         except Exception as exc:
             fault = unavailable(exc)
             if isinstance(exc, TimeoutError):
@@ -75,13 +75,13 @@ def install(app: FastAPI, *, log_requests: bool = True, metrics_token: str | Non
             ).response()
         db = request.app.state.ctx.db
         try:
-            pending, oldest = await asyncio.wait_for(db.read(pending_state), READY_TIMEOUT_SECONDS)
+            pending, oldest = await aio.within(db.read(pending_state), READY_TIMEOUT_SECONDS)
         except Exception:
             log.warning("metrics: the outbox could not be read", exc_info=True)
         else:
             metrics.set_outbox(pending, oldest, utcnow())
         try:
-            waiting, first = await asyncio.wait_for(db.read(backlog), READY_TIMEOUT_SECONDS)
+            waiting, first = await aio.within(db.read(backlog), READY_TIMEOUT_SECONDS)
         except Exception:
             log.warning("metrics: the webhook backlog could not be read", exc_info=True)
         else:

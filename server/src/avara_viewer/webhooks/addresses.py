@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from .. import aio
+
 MAX_URL_LENGTH = 2048
 
 
@@ -79,7 +81,7 @@ async def check_url(url: str, *, allow_private: bool) -> str | None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        addresses = await asyncio.wait_for(resolve(host, parts.port or 443), 5)
+        addresses = await aio.within(resolve(host, parts.port or 443), 5)
     except (OSError, TimeoutError):
         return f"host {host} does not resolve"
     refused = refused_among(addresses)
@@ -107,7 +109,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await asyncio.wait_for(resolve(host, port), timeout)
+            addresses = await aio.within(resolve(host, port), timeout)
         except (OSError, TimeoutError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         if not self._allow_private:

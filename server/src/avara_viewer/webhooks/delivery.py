@@ -17,7 +17,6 @@ other endpoints nor the next claim; at most `MAX_IN_FLIGHT` are in flight per pr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import email.utils
 import functools
 import logging
@@ -32,6 +31,7 @@ import httpx
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .. import aio
 from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
@@ -181,14 +181,13 @@ class WebhookLoop:
                 claimed = await self._claim_some()
                 if claimed and len(self._in_flight) < MAX_IN_FLIGHT:
                     continue  # there may be more due
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.wakeup.wait(),
-                        min(
-                            self.settings.webhook_poll_interval,
-                            max(next_sweep - time.monotonic(), 0.0),
-                        ),
-                    )
+                await aio.wait_event(
+                    self.wakeup,
+                    min(
+                        self.settings.webhook_poll_interval,
+                        max(next_sweep - time.monotonic(), 0.0),
+                    ),
+                )
                 if not claimed:
                     # Woken by a commit: its rows may become visible a moment later
                     # (PostgreSQL), and the next few changes can join the same claim.
@@ -196,9 +195,7 @@ class WebhookLoop:
         finally:
             unregister_wakeup(self.wakeup)
             for task in [*self._in_flight, recorder]:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await aio.stop(task, grace=2.0)
             await self._client.aclose()
 
     async def _sweep(self) -> None:
@@ -361,7 +358,7 @@ class WebhookLoop:
         clock = time.monotonic()
         try:
             # httpx's timeout bounds each read; this bounds the whole exchange.
-            status, snippet, retry_after = await asyncio.wait_for(
+            status, snippet, retry_after = await aio.within(
                 self._post(delivery, started), self.settings.webhook_timeout
             )
         except TimeoutError:
