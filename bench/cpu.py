@@ -28,6 +28,13 @@ from run import (
 )
 
 
+def tree_user_system(pid: int) -> tuple[float, float]:
+    """(utime, stime) seconds of pid alone (the serve process), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def postgres_cpu_seconds() -> float:
     """CPU seconds of every PostgreSQL server process on the machine (its backends included):
     the database's own share of an invite, which the server's figure leaves out. Other users
@@ -85,18 +92,20 @@ def main() -> None:
                     str(args.seconds),
                     "-r",
                     "200",
-                    "--nonblocking",
+                    "--nonblocking", *(["--gil"] if os.environ.get("SPY_GIL") else []),
                     *(["-f", "raw"] if args.profile.endswith(".txt") else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         before = tree_cpu_seconds(pid)
+        user_before, system_before = tree_user_system(pid)
         pg_before = postgres_cpu_seconds() if args.pg else 0.0
         started = time.monotonic()
         rps, p50, p99, errors, non2xx = run_wrk(case.port, args.connections, args.seconds, case.key)
         elapsed = time.monotonic() - started
         cpu = tree_cpu_seconds(pid) - before
+        user_after, system_after = tree_user_system(pid)
         pg_cpu = postgres_cpu_seconds() - pg_before if args.pg else 0.0
         requests = rps * elapsed
         if spy is not None:
@@ -105,7 +114,9 @@ def main() -> None:
             f"{'PostgreSQL' if args.pg else 'SQLite'}{' --no-email' if args.no_email else ''}: "
             f"{rps:,.0f} req/s  p50 {p50:.1f} ms  p99 {p99:.1f} ms  errors {errors}  "
             f"non2xx {non2xx}  CPU {cpu / requests * 1e6:,.0f} µs/request  "
-            f"RSS {tree_rss_mib(pid):.0f} MiB"
+            f"RSS {tree_rss_mib(pid):.0f} MiB  "
+            f"(user {(user_after - user_before) / requests * 1e6:,.0f} + "
+            f"system {(system_after - system_before) / requests * 1e6:,.0f} µs)"
             + (f"  PostgreSQL CPU {pg_cpu / requests * 1e6:,.0f} µs/request" if args.pg else ""),
             flush=True,
         )
