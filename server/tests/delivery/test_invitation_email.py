@@ -103,6 +103,49 @@ def test_without_smtp_the_email_lands_in_the_maildir(fresh_server) -> None:
     assert expires in body
 
 
+def test_a_burst_to_an_unwritable_maildir_waits_and_then_lands_once_each(fresh_server) -> None:
+    """The Maildir takes a batch at a time: while it cannot be written nothing is marked
+    sent, and once it can, every invitation lands exactly once."""
+    server = fresh_server(None)
+    server.start()
+    clinic = server.create_clinic("Maildir Burst Clinic")
+    new = server.data_dir / "maildir" / "new"
+    new.rmdir()
+    new.write_text("not a directory")  # files are written into tmp/ but cannot enter new/
+    try:
+        with httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {clinic.key}"},
+            timeout=30,
+        ) as client:
+            emails = set()
+            for _ in range(40):
+                response = client.post("/v1/viewer/users", json=invite_body())
+                assert response.status_code == 201, response.text
+                emails.add(response.json()["email"])
+        time.sleep(1.5)
+        statuses = server.sql("SELECT status, count(*) FROM email_outbox GROUP BY status")
+        assert dict(statuses) == {"pending": 40}, statuses
+        assert new.read_text() == "not a directory"
+        # What was written for the failed batches was taken away again.
+        assert not list((server.data_dir / "maildir" / "tmp").iterdir())
+        attempts = server.sql("SELECT min(attempts) FROM email_outbox")
+        assert attempts[0][0] >= 1, attempts
+    finally:
+        new.unlink()
+        new.mkdir(mode=0o700)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if dict(server.sql("SELECT status, count(*) FROM email_outbox GROUP BY status")) == {
+            "sent": 40
+        }:
+            break
+        time.sleep(0.2)
+    box = mailbox.Maildir(server.data_dir / "maildir", create=False)
+    delivered = sorted(message["To"] for message in box)
+    assert delivered == sorted(emails)
+
+
 def test_a_process_killed_after_the_201_still_delivers_after_restart(fresh_server) -> None:
     # The mail server is down, so the email cannot have left before the kill.
     sink = SmtpSink(port=free_port())

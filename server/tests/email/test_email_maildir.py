@@ -93,3 +93,29 @@ async def test_envelope_crlf_rejected(tmp_path: Path, field: str) -> None:
     with pytest.raises(ValueError):
         await MaildirTransport(tmp_path / "m").send(message=message(1), **kwargs)
     assert os.listdir(tmp_path / "m" / "new") == []
+
+
+async def test_a_batch_lands_whole_and_one_bad_envelope_fails_alone(tmp_path: Path) -> None:
+    transport = MaildirTransport(tmp_path / "m")
+    batch = [(f"user{n}@hospital.org", message(n)) for n in range(20)]
+    batch[7] = ("user7@hospital.org\nBcc: x@evil.example", message(7))
+    results = await transport.send_many(mail_from="a@b.example", messages=batch)
+    assert isinstance(results[7], ValueError)
+    assert [r for i, r in enumerate(results) if i != 7] == [None] * 19
+    box = mailbox.Maildir(tmp_path / "m", factory=None, create=False)
+    assert sorted(m["Delivered-To"] for m in box) == sorted(
+        f"user{n}@hospital.org" for n in range(20) if n != 7
+    )
+    assert os.listdir(tmp_path / "m" / "tmp") == []
+
+
+async def test_a_batch_that_cannot_enter_new_is_temporary_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    transport = MaildirTransport(tmp_path / "m")
+    os.rmdir(tmp_path / "m" / "new")
+    (tmp_path / "m" / "new").write_text("not a directory")
+    batch = [(f"user{n}@hospital.org", message(n)) for n in range(5)]
+    results = await transport.send_many(mail_from="a@b.example", messages=batch)
+    assert all(isinstance(r, TemporaryDeliveryError) for r in results), results
+    assert os.listdir(tmp_path / "m" / "tmp") == []

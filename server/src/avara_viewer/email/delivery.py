@@ -19,6 +19,9 @@ the rest get a short grace (see _wait_most), then go on in the background while 
 batch is claimed for the free connections; at the batch's deadline a message still waiting
 for a connection goes back to the queue, and one in a conversation has its lease renewed
 and goes on (up to MAX_SEND_SECONDS), so even a uniformly slow server gets its mail.
+
+A local transport (the Maildir, when no SMTP server is configured) has no conversations:
+a claimed batch is built and handed to it whole (send_many), and its outcomes recorded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
@@ -62,6 +65,9 @@ MAX_SEND_SECONDS = 300.0
 
 # Told how many messages went out (or may have) twice after a lease ran out.
 LeaseLostObserver = Callable[[int], None]
+
+# A local transport's batch delivery (MaildirTransport.send_many): each message's error or None.
+LocalBatchSend = Callable[..., Awaitable[list[Exception | None]]]
 
 
 class DeliveryLoop:
@@ -153,6 +159,10 @@ class DeliveryLoop:
         started = loop.time()
         deadline = started + self.batch_time
         rendered = await self.db.read(lambda conn: self._render_all(conn, claimed))
+        send_many: LocalBatchSend | None = getattr(self.transport, "send_many", None)
+        if send_many is not None:
+            await self._record_or_hold(await self._deliver_locally(claimed, rendered, send_many))
+            return len(claimed)
         tasks = {
             m.id: asyncio.create_task(
                 self._deliver_by(m, rendered[m.id], deadline, started + self.lease_seconds)
@@ -180,9 +190,7 @@ class DeliveryLoop:
         results = await asyncio.gather(*tasks)
         await self._record_or_hold(list(zip(messages, results, strict=True)))
 
-    async def _record_or_hold(
-        self, outcomes: list[tuple[Claimed, tuple[str, str | None]]]
-    ) -> None:
+    async def _record_or_hold(self, outcomes: list[tuple[Claimed, tuple[str, str | None]]]) -> None:
         if not outcomes:
             return
         try:
@@ -288,21 +296,43 @@ class DeliveryLoop:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    def _build(self, message: Claimed, rendered: RenderedEmail | Exception) -> bytes:
+        """The message's bytes; raises why it cannot be sent (see _outcome_of)."""
+        if isinstance(rendered, Exception):
+            raise rendered
+        return build_message(
+            mail_from=self.settings.mail_from,
+            to=message.recipient,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=f"{message.kind}-{message.id}@{self._domain}",
+        )
+
+    def _outcome_of(self, message: Claimed, exc: Exception) -> tuple[str, str | None]:
+        """(outcome, error) for a message that was not sent: cancelled, failed or retry."""
+        if isinstance(exc, Superseded):
+            return "cancelled", str(exc)
+        if isinstance(exc, PermanentDeliveryError):
+            log.warning("email %d refused permanently: %s", message.id, exc)
+            return "failed", str(exc)[:1000]
+        if isinstance(exc, ValueError):
+            # The message cannot be built (e.g. an address the mail format cannot carry):
+            # retrying cannot help.
+            log.warning("email %d cannot be built: %s", message.id, exc)
+            return "failed", f"cannot build message: {exc}"[:1000]
+        if isinstance(exc, TemporaryDeliveryError):
+            log.info("email %d delayed (attempt %d): %s", message.id, message.attempts, exc)
+            return "retry", str(exc)[:1000]
+        log.error("email %d could not be prepared", message.id, exc_info=exc)
+        return "retry", f"{type(exc).__name__}: {exc}"[:1000]
+
     async def _deliver(
         self, message: Claimed, rendered: RenderedEmail | Exception
     ) -> tuple[str, str | None]:
         """Returns (outcome, error): outcome is sent, retry, failed or cancelled."""
         try:
-            if isinstance(rendered, Exception):
-                raise rendered
-            data = build_message(
-                mail_from=self.settings.mail_from,
-                to=message.recipient,
-                subject=rendered.subject,
-                text=rendered.text,
-                html=rendered.html,
-                message_id=f"{message.kind}-{message.id}@{self._domain}",
-            )
+            data = self._build(message, rendered)
             if self._slots is None:
                 self._slots = asyncio.Semaphore(self.connections)
             async with self._slots:
@@ -313,23 +343,36 @@ class DeliveryLoop:
                     )
                 finally:
                     self._talking.discard(message.id)
-        except Superseded as exc:
-            return "cancelled", str(exc)
-        except PermanentDeliveryError as exc:
-            log.warning("email %d refused permanently: %s", message.id, exc)
-            return "failed", str(exc)[:1000]
-        except ValueError as exc:
-            # The message cannot be built (e.g. an address the mail format cannot carry):
-            # retrying cannot help.
-            log.warning("email %d cannot be built: %s", message.id, exc)
-            return "failed", f"cannot build message: {exc}"[:1000]
-        except TemporaryDeliveryError as exc:
-            log.info("email %d delayed (attempt %d): %s", message.id, message.attempts, exc)
-            return "retry", str(exc)[:1000]
         except Exception as exc:
-            log.exception("email %d could not be prepared", message.id)
-            return "retry", f"{type(exc).__name__}: {exc}"[:1000]
+            return self._outcome_of(message, exc)
         return "sent", None
+
+    async def _deliver_locally(
+        self,
+        messages: list[Claimed],
+        rendered: dict[int, RenderedEmail | Exception],
+        send_many: LocalBatchSend,
+    ) -> list[tuple[Claimed, tuple[str, str | None]]]:
+        """A batch handed to a local transport (the Maildir) at once: one thread hop and one
+        directory fsync for the batch instead of one per message. No conversation can be
+        slow here, so none of the per-message deadlines of _deliver_by apply."""
+        outcomes: dict[int, tuple[str, str | None]] = {}
+        ready: list[tuple[Claimed, bytes]] = []
+        for message in messages:
+            try:
+                ready.append((message, self._build(message, rendered[message.id])))
+            except Exception as exc:
+                outcomes[message.id] = self._outcome_of(message, exc)
+        if ready:
+            errors = await send_many(
+                mail_from=self._mail_from_addr,
+                messages=[(message.recipient, data) for message, data in ready],
+            )
+            for (message, _), error in zip(ready, errors, strict=True):
+                outcomes[message.id] = (
+                    ("sent", None) if error is None else self._outcome_of(message, error)
+                )
+        return [(message, outcomes[message.id]) for message in messages]
 
     async def _render_all(
         self, conn: AsyncConnection, messages: list[Claimed]
