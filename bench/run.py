@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import platform
@@ -145,6 +146,10 @@ def run_wrk(
     return float(m[1]), float(m[2]), float(m[3]), int(m[4]), int(m[5])
 
 
+_leftovers: list[Path] = []
+atexit.register(lambda: [shutil.rmtree(path, ignore_errors=True) for path in _leftovers])
+
+
 class Case:
     """A server process to benchmark: started, measured at several connection counts, stopped."""
 
@@ -182,7 +187,11 @@ class Case:
             self.proc = None
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        # Removed when the benchmark ends, not now: on a file system without a journal (this
+        # machine's ext4) creating a file skips every inode freed in the last minutes, so
+        # deleting one case's tens of thousands of Maildir files would slow the next case's
+        # Maildir writes — a cost no steady server pays.
+        _leftovers.append(self.tmp)
 
 
 class Uvicorn(Case):
