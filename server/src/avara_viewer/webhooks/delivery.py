@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .. import aio
@@ -139,6 +139,48 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 1.0), RETRY_AFTER_MAX)
 
 
+def _due_query(skip_locked: bool) -> Select[tuple[int]]:
+    """Due deliveries (bound: now, limit), oldest first, one per (endpoint, order key) in
+    order. Built once: building it costs more than running it (the alias's columns)."""
+    d = deliveries_t
+    earlier = deliveries_t.alias("earlier")
+    now = bindparam("now")
+    earlier_pending = (
+        select(earlier.c.seq)
+        .where(
+            earlier.c.endpoint_id == d.c.endpoint_id,
+            earlier.c.order_key == d.c.order_key,
+            earlier.c.seq < d.c.seq,
+            earlier.c.status == "pending",
+        )
+        .exists()
+    )
+    endpoint_enabled = (
+        select(endpoints_t.c.id)
+        .where(endpoints_t.c.id == d.c.endpoint_id, endpoints_t.c.enabled.is_(True))
+        .exists()
+    )
+    due = (
+        select(d.c.seq)
+        .where(
+            d.c.status == "pending",
+            d.c.next_attempt_at <= now,
+            or_(d.c.lease_until.is_(None), d.c.lease_until < now),
+            endpoint_enabled,
+            ~earlier_pending,
+        )
+        .order_by(d.c.next_attempt_at, d.c.seq)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True, of=d)
+    return due
+
+
+_due = _due_query(skip_locked=False)
+_due_skip_locked = _due_query(skip_locked=True)
+
+
 class WebhookLoop:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
@@ -209,9 +251,7 @@ class WebhookLoop:
         older_than = utcnow() - self.settings.webhook_retention
         try:
             while (
-                await self.db.write(
-                    lambda conn: retention.prune(conn, older_than, SWEEP_BATCH)
-                )
+                await self.db.write(lambda conn: retention.prune(conn, older_than, SWEEP_BATCH))
                 == SWEEP_BATCH
             ):
                 pass
@@ -240,37 +280,8 @@ class WebhookLoop:
     async def _claim(self, conn: AsyncConnection, limit: int) -> list[Claimed]:
         now = utcnow()
         d = deliveries_t
-        earlier = deliveries_t.alias("earlier")
-        earlier_pending = (
-            select(earlier.c.seq)
-            .where(
-                earlier.c.endpoint_id == d.c.endpoint_id,
-                earlier.c.order_key == d.c.order_key,
-                earlier.c.seq < d.c.seq,
-                earlier.c.status == "pending",
-            )
-            .exists()
-        )
-        endpoint_enabled = (
-            select(endpoints_t.c.id)
-            .where(endpoints_t.c.id == d.c.endpoint_id, endpoints_t.c.enabled.is_(True))
-            .exists()
-        )
-        due = (
-            select(d.c.seq)
-            .where(
-                d.c.status == "pending",
-                d.c.next_attempt_at <= now,
-                or_(d.c.lease_until.is_(None), d.c.lease_until < now),
-                endpoint_enabled,
-                ~earlier_pending,
-            )
-            .order_by(d.c.next_attempt_at, d.c.seq)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            due = due.with_for_update(skip_locked=True, of=d)
-        seqs = list((await conn.execute(due)).scalars())
+        due = _due_skip_locked if not self.db.is_sqlite else _due
+        seqs = list((await conn.execute(due, {"now": now, "limit": limit})).scalars())
         if not seqs:
             return []
         token = secrets.token_hex(16)
@@ -574,9 +585,7 @@ class WebhookLoop:
         return len(lapsed)
 
 
-async def _tell_admins(
-    conn: AsyncConnection, endpoint_id: str, reason: str, now: datetime
-) -> None:
+async def _tell_admins(conn: AsyncConnection, endpoint_id: str, reason: str, now: datetime) -> None:
     """Queue the email to the clinic's admins about an endpoint just disabled automatically."""
     row = (
         await conn.execute(
