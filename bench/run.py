@@ -340,8 +340,11 @@ def measure(case: Case, connections: list[int], seconds: int, repeats: int) -> l
     return results
 
 
-def drain(database_url: str | None, messages: int) -> dict[str, float]:
-    """Queue `messages` invitations with delivery off, then time `avara-viewer worker`."""
+def drain(database_url: str | None, messages: int, smtp: bool = True) -> dict[str, float]:
+    """Queue `messages` invitations with delivery off, then time `avara-viewer worker`
+    delivering them to an SMTP sink (or, smtp=False, into the Maildir)."""
+    if not smtp:
+        return drain_to_maildir(database_url, messages)
     sink = Sink()
     case = Avara("drain", database_url, sink.url)
     case.extra = ["--no-email"]
@@ -362,6 +365,31 @@ def drain(database_url: str | None, messages: int) -> dict[str, float]:
     case.cleanup()
     return {"messages": count, "seconds": elapsed,
             "per_second": count / (last - first) if last > first else 0}
+
+
+def drain_to_maildir(database_url: str | None, messages: int) -> dict[str, float]:
+    case = Avara("drain-maildir", database_url, None)
+    case.extra = ["--no-email"]
+    case.start()
+    try:
+        asyncio.run(_invite_many(case.port, case.key, messages))
+    finally:
+        case.stop()
+    worker = subprocess.Popen([str(BIN / "avara-viewer"), "worker"], env=case.env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    while case.outbox_pending() > 0 and time.monotonic() - started < 300:
+        time.sleep(0.05)
+    elapsed = time.monotonic() - started
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(20)
+    # As the SMTP drain is timed by the sink (first to last message accepted): first to last
+    # file written, so the worker's start-up is left out of both.
+    stamps = sorted(f.stat().st_mtime for f in (case.tmp / "data" / "maildir" / "new").iterdir())
+    case.cleanup()
+    span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0
+    return {"messages": len(stamps), "seconds": elapsed,
+            "per_second": len(stamps) / span if span > 0 else 0}
 
 
 async def _invite_many(port: int, key: str, n: int) -> None:
@@ -577,11 +605,12 @@ def main() -> None:
                  f"sqlite+aiosqlite:///{sqlite_naive_dir / 'naive.db'}"), sweep),
         (Uvicorn("naive ORM, PostgreSQL", "naive_app:app", pg_url()), [32]),
     ]
-    sink = Sink()
-    avara_sqlite = Avara("Avara Viewer, SQLite FULL", None, sink.url)
-    avara_pg = Avara("Avara Viewer, PostgreSQL", pg_url(), sink.url)
+    # As shipped (issue 16): `serve` with no SMTP URL delivers each email, from the same
+    # process, into the Maildir under its data directory.
+    avara_sqlite = Avara("Avara Viewer, SQLite FULL", None, None)
+    avara_pg = Avara("Avara Viewer, PostgreSQL", pg_url(), None)
     # The API alone: email is delivered by `avara-viewer worker` elsewhere (docs/deploy.md).
-    avara_api = Avara("Avara Viewer --no-email, SQLite FULL", None, sink.url)
+    avara_api = Avara("Avara Viewer --no-email, SQLite FULL", None, None)
     avara_api.extra = ["--no-email"]
     cases += [(avara_sqlite, sweep), (avara_api, [32]), (avara_pg, [32])]
     email: dict[str, dict[str, float]] = {}
@@ -600,9 +629,10 @@ def main() -> None:
                 print(f"{case.name}: email commit->accepted p50 {email[case.name]['p50_s']:.3f}s "
                       f"p99 {email[case.name]['p99_s']:.3f}s over {len(lat)} emails", flush=True)
             case.cleanup()
-        sink.stop()
         n = 3000 if not args.quick else 1000
         drains = {"SQLite": drain(None, n), "PostgreSQL": drain(pg_url(), n)}
+        # The same backlog drained into the Maildir (no SMTP URL), on SQLite.
+        drains["Maildir"] = drain(None, n, smtp=False)
         # Half the invite rate that saturated the server as shipped on each database
         # (issue 16), unless given.
         def half(case: str) -> int:
@@ -688,7 +718,8 @@ def write_report(  # type: ignore[no-untyped-def]
         "every request invites a new address. "
         "Ratios are against the baseline named in the column. Access logs are off for every case; "
         "Avara Viewer runs as shipped otherwise (API-key auth, rate limit, idempotency, audit "
-        "chain, outbox, email delivery in the same process).",
+        "chain, outbox, each email delivered by the same process into the Maildir under its "
+        "data directory, as `make run` does when no SMTP server is configured).",
         "",
         "CPU µs/req is the server's whole process tree's CPU time during the runs divided by "
         "the requests it answered: unlike req/s it holds up when other work shares the "
@@ -717,17 +748,19 @@ def write_report(  # type: ignore[no-untyped-def]
     ss, sp = steady["SQLite"], steady["PostgreSQL"]
     nan = float("nan")
     lines += [
-        f"| commit → accepted by SMTP at a steady {ss['rate']} / {sp['rate']} invites/s "
+        f"| commit → accepted by an SMTP sink at a steady {ss['rate']} / {sp['rate']} invites/s "
         "(half the saturating rate), p50 (s) "
         f"| {ss['p50_s']:.3f} | {sp['p50_s']:.3f} |",
         f"| same, p99 (s) | {ss['p99_s']:.3f} | {sp['p99_s']:.3f} |",
-        "| commit → accepted by SMTP during the saturating wrk runs above, p50 (s) "
+        "| commit → written to the Maildir during the saturating wrk runs above, p50 (s) "
         f"| {es.get('p50_s', nan):.3f} | {ep.get('p50_s', nan):.3f} |",
         f"| same, p99 (s) | {es.get('p99_s', nan):.3f} | {ep.get('p99_s', nan):.3f} |",
         f"| emails measured (steady / saturating) | {ss['emails']:,} / {es.get('emails', 0):,} "
         f"| {sp['emails']:,} / {ep.get('emails', 0):,} |",
-        "| `avara-viewer worker` draining a backlog (msgs/s) "
+        "| `avara-viewer worker` draining a backlog to the SMTP sink (msgs/s) "
         f"| {drains['SQLite']['per_second']:.0f} | {drains['PostgreSQL']['per_second']:.0f} |",
+        "| the same backlog drained into the Maildir (msgs/s) "
+        f"| {drains['Maildir']['per_second']:.0f} | — |",
     ]
     lines += [
         "",
@@ -798,12 +831,15 @@ def targets_table(  # type: ignore[no-untyped-def]
             f"{drains['PostgreSQL']['per_second']:,.0f} vs bare {best_bare:,.0f} msgs/s = "
             f"{drains['SQLite']['per_second'] / best_bare:.2f}× / "
             f"{drains['PostgreSQL']['per_second'] / best_bare:.2f}×",
-            met(min(d["per_second"] for d in drains.values()) >= 0.8 * best_bare),
+            met(min(drains[db]["per_second"] for db in ("SQLite", "PostgreSQL"))
+                >= 0.8 * best_bare),
         ),
         (
             "Email: the Maildir path at least as fast as SMTP",
-            "measured apart by `bench/maildir.py` (issue-16 notes below)",
-            "—",
+            f"`worker` drain on SQLite: Maildir {drains['Maildir']['per_second']:,.0f} vs SMTP "
+            f"sink {drains['SQLite']['per_second']:,.0f} msgs/s = "
+            f"{drains['Maildir']['per_second'] / drains['SQLite']['per_second']:.2f}×",
+            met(drains["Maildir"]["per_second"] >= drains["SQLite"]["per_second"]),
         ),
         (
             "Memory: RSS of `serve` under the saturating load; ≤ 10 % growth minute 2 → 10",
