@@ -517,8 +517,8 @@ def demo() -> None:
     out.print(
         f"[bold]Dashboard:[/bold] the clinic's owner ({DEMO_OWNER_EMAIL}) was invited; open the "
         f"newest file in {maildir} (or `mutt -f {settings.data_dir / 'maildir'}`) once the "
-        "server is up and follow its link to set a password, then log in at "
-        f"{settings.public_url}/login."
+        "server is up and follow its link to set a password: accepting signs you in to "
+        f"the dashboard (later, sign in at {settings.public_url}/login)."
     )
     maildir_root = settings.data_dir / "maildir"
     out.print(f"Emails are written to {maildir_root} unless AVARA_VIEWER_SMTP_URL is set.")
