@@ -22,6 +22,7 @@ from .errors import PROBLEM_JSON
 from .invitations import endpoints as invitations_endpoints
 from .invitations.schemas import InvitationRevokeRequest
 from .ops import web as ops_web
+from .ops.heap import freeze_startup_heap
 from .scim import dashboard as scim_dashboard
 from .scim import endpoints as scim_endpoints
 from .users import endpoints as users_endpoints
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, *, deliver_email: bool = True) 
             deliveries.append(asyncio.create_task(loop.run(), name="avara-viewer-email"))
             hooks = WebhookLoop(settings, ctx.db)
             deliveries.append(asyncio.create_task(hooks.run(), name="avara-viewer-webhooks"))
+        freeze_startup_heap()
         try:
             yield
         finally:

@@ -131,6 +131,7 @@ def worker(
     from . import aio
     from .context import delivery_loop
     from .db import open_database
+    from .ops.heap import freeze_startup_heap
     from .ops.logs import configure
     from .webhooks.delivery import WebhookLoop
 
@@ -146,6 +147,7 @@ def worker(
     async def main() -> None:
         db = open_database(settings)
         await db.start()
+        freeze_startup_heap()
         tasks = [
             asyncio.create_task(delivery_loop(settings, db).run()),
             asyncio.create_task(WebhookLoop(settings, db).run()),
