@@ -146,6 +146,44 @@ def test_a_burst_to_an_unwritable_maildir_waits_and_then_lands_once_each(fresh_s
     assert delivered == sorted(emails)
 
 
+def test_a_server_stopped_while_draining_a_backlog_delivers_the_rest_after_restart(
+    fresh_server,
+) -> None:
+    """While one batch is being sent the next is claimed ahead; a SIGTERM in the middle
+    leaves nothing behind: after a restart every invitation reaches the mail server."""
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    try:
+        server = fresh_server(sink.url)
+        server.start("--no-email")
+        clinic = server.create_clinic("Backlog Clinic")
+        with httpx.Client(
+            base_url=server.base_url,
+            headers={"Authorization": f"Bearer {clinic.key}"},
+            timeout=30,
+        ) as client:
+            emails = []
+            for _ in range(300):
+                response = client.post("/v1/viewer/users", json=invite_body())
+                assert response.status_code == 201, response.text
+                emails.append(response.json()["email"])
+        server.stop()
+        server.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(sink.mails) < 40:
+            time.sleep(0.01)
+        server.stop(signal.SIGTERM)
+        stopped_with = len(sink.mails)
+        assert 40 <= stopped_with < 300, stopped_with
+        server.start()
+        for address in emails:
+            assert sink.wait_for(address, timeout=60), address
+        statuses = dict(server.sql("SELECT status, count(*) FROM email_outbox GROUP BY status"))
+        assert statuses == {"sent": 300}, statuses
+    finally:
+        sink.stop()
+
+
 def test_a_process_killed_after_the_201_still_delivers_after_restart(fresh_server) -> None:
     # The mail server is down, so the email cannot have left before the kill.
     sink = SmtpSink(port=free_port())
