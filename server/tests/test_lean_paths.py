@@ -6,7 +6,8 @@ rules they stand in for:
   path, where the lean layer steps aside) give the same status, headers and body, ids and
   times aside;
 - the email check's domain cache (fields._email) accepts and refuses what the full check does;
-- UTCDateTime's SQLite bind processor writes the text SQLAlchemy's chained processors write.
+- UTCDateTime's SQLite bind processor writes the text SQLAlchemy's chained processors write;
+- a new audit entry's hash is taken over the text the verifier's canonical() gives it.
 """
 
 from __future__ import annotations
@@ -449,3 +450,48 @@ def test_concurrent_requests_share_one_api_key_look_up() -> None:
         assert all(isinstance(r, Unauthorized) for r in results)
 
     asyncio.run(run())
+
+
+# --- the audit entry's canonical text -----------------------------------------------------
+
+_TEXTS = [
+    "Sarah",
+    "Zoë Ødegård-Łukasiewicz",
+    "李小龍",
+    "emoji 🩻 and \u2028 line separator",
+    'quote " backslash \\ slash /',
+    "tab\tnewline\ncontrol\x01\x1f del\x7f",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", _TEXTS)
+def test_new_audit_entries_hash_the_verifiers_canonical_text(value: str) -> None:
+    """record_many hashes canonical_of_new(entry, changes JSON); `audit verify` recomputes
+    canonical(entry) from the stored row: the two texts are the same, byte for byte."""
+    import json
+
+    from avara_viewer.audit.service import canonical, canonical_of_new
+
+    changes = {
+        "firstName": {"before": None, "after": value},
+        "level": {"before": "member", "after": "admin"},
+        "canManageStudies": {"before": False, "after": True},
+        value or "empty": {"before": 1, "after": 2.5},
+        "nested": {"after": [value, None, {"b": value, "a": 0}], "before": {}},
+    }
+    changes_json = json.dumps(changes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    for actor_id, target_id, request_id in ((None, None, None), (value, "usr_1", value)):
+        entry = {
+            "clinic_id": "0b0e1c9e-7a52-4f0e-9d52-3c1f4b0a9e11",
+            "seq": 41,
+            "actor_type": "api_key",
+            "actor_id": actor_id,
+            "action": "user.invited",
+            "target_type": "user",
+            "target_id": target_id,
+            "changes": changes_json,
+            "request_id": request_id,
+            "created_at": datetime(2026, 11, 29, 13, 45, 7, 5, tzinfo=UTC),
+        }
+        assert canonical_of_new(entry, changes_json) == canonical(entry)
