@@ -467,11 +467,26 @@ _TEXTS = [
 
 @pytest.mark.parametrize("value", _TEXTS)
 def test_new_audit_entries_hash_the_verifiers_canonical_text(value: str) -> None:
-    """record_many hashes canonical_of_new(entry, changes JSON); `audit verify` recomputes
-    canonical(entry) from the stored row: the two texts are the same, byte for byte."""
+    """record_many stores changes_json(changes) and hashes canonical_of_new(entry, that
+    text); `audit verify` recomputes canonical(entry) from the stored row: the texts are
+    json.dumps's, byte for byte."""
     import json
 
-    from avara_viewer.audit.service import canonical, canonical_of_new
+    from avara_viewer.audit.service import canonical, canonical_of_new, changes_json
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    # The shape of diff(): orjson writes it; and shapes or values it leaves to json.
+    for changes in (
+        {"firstName": {"before": None, "after": value}, value: {"before": True, "after": -7}},
+        {"email": {"before": 2**64, "after": value}},
+        {"email": {"before": "\ud800", "after": value}},
+        {"score": {"before": 1e16, "after": 0.1}},
+        {"eventTypes": {"before": [value], "after": None}},
+        {"flat": value},
+    ):
+        assert changes_json(changes) == dumps(changes)
 
     changes = {
         "firstName": {"before": None, "after": value},
@@ -480,7 +495,7 @@ def test_new_audit_entries_hash_the_verifiers_canonical_text(value: str) -> None
         value or "empty": {"before": 1, "after": 2.5},
         "nested": {"after": [value, None, {"b": value, "a": 0}], "before": {}},
     }
-    changes_json = json.dumps(changes, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    stored = dumps(changes)
     for actor_id, target_id, request_id in ((None, None, None), (value, "usr_1", value)):
         entry = {
             "clinic_id": "0b0e1c9e-7a52-4f0e-9d52-3c1f4b0a9e11",
@@ -490,8 +505,8 @@ def test_new_audit_entries_hash_the_verifiers_canonical_text(value: str) -> None
             "action": "user.invited",
             "target_type": "user",
             "target_id": target_id,
-            "changes": changes_json,
+            "changes": stored,
             "request_id": request_id,
             "created_at": datetime(2026, 11, 29, 13, 45, 7, 5, tzinfo=UTC),
         }
-        assert canonical_of_new(entry, changes_json) == canonical(entry)
+        assert canonical_of_new(entry, stored) == canonical(entry)
