@@ -389,12 +389,12 @@ def _lone_group(conn: Connection, batch: list[_Pending]) -> Any:
 
 def _writer_connection(engine: Engine) -> Connection:
     """The writer's connection: its transactions begin IMMEDIATE (make_sqlite_engine), and its
-    temporary files are kept in memory. Each group of a batch runs inside a SAVEPOINT, for
-    which SQLite copies every page the group changes into a sub-journal; past 64 KiB, a
-    temporary file: created, written page by page and deleted again for nearly every batch
-    (a third of the process's writes in strace). Temporary tables and sorts of this connection
-    are small writes, never a reader's large sort. Detached from the pool, so the setting never
-    reaches a reader's connection."""
+    temporary files are kept in memory. Operations and groups sharing a batch each run inside
+    a SAVEPOINT, for which SQLite copies every page they change into a sub-journal; past
+    64 KiB, a temporary file: created, written page by page and deleted again for nearly every
+    batch (a third of the process's writes in strace). Temporary tables and sorts of this
+    connection are small writes, never a reader's large sort. Detached from the pool, so the
+    setting never reaches a reader's connection."""
     conn = engine.connect()
     conn.connection.dbapi_connection.execute("PRAGMA temp_store=MEMORY")  # type: ignore[union-attr]
     conn.connection.detach()
