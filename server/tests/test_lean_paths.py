@@ -7,7 +7,8 @@ rules they stand in for:
   times aside;
 - the email check's domain cache (fields._email) accepts and refuses what the full check does;
 - UTCDateTime's SQLite bind processor writes the text SQLAlchemy's chained processors write;
-- a new audit entry's hash is taken over the text the verifier's canonical() gives it.
+- a new audit entry's hash is taken over the text the verifier's canonical() gives it;
+- names in ASCII are checked without a look-up per character, with the same outcomes.
 """
 
 from __future__ import annotations
@@ -510,3 +511,45 @@ def test_new_audit_entries_hash_the_verifiers_canonical_text(value: str) -> None
             "created_at": datetime(2026, 11, 29, 13, 45, 7, 5, tzinfo=UTC),
         }
         assert canonical_of_new(entry, stored) == canonical(entry)
+
+
+# --- names in ASCII -------------------------------------------------------------------------
+
+
+def _name_by_categories(value: str, digits_count: bool) -> None:
+    """fields.check_name's rules as unicodedata states them, one character at a time."""
+    import unicodedata
+
+    value = value.strip()
+    if not value:
+        raise ValueError("must contain at least 1 character that is not a space")
+    for char in value:
+        refused = unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        if refused or char in "\u115f\u1160\u3164\uffa0":
+            raise ValueError(f"found U+{ord(char):04X}")
+    wanted = ("L", "N") if digits_count else ("L",)
+    if not any(unicodedata.category(c)[0] in wanted for c in value):
+        raise ValueError("must contain a letter")
+
+
+@pytest.mark.parametrize("digits_count", [False, True])
+def test_ascii_names_keep_the_character_rules(digits_count: bool) -> None:
+    ascii_chars = [chr(n) for n in range(128)]
+    names = [
+        *ascii_chars,
+        *(f"Ann{c}Lee" for c in ascii_chars),
+        *(f"2{c}" for c in ascii_chars),
+        "O'Brien-Smith Jr.",
+        "  Sarah  ",
+        "2",
+        "--",
+        "Zoë",
+        "李",
+        "Ali\u202ecod",
+        "\u3164",
+        "Ann\u2028Lee",
+    ]
+    for name in names:
+        expected = _outcome(lambda v: _name_by_categories(v, digits_count), name)[0]
+        got = _outcome(lambda v: fields.check_name(v, 100, digits_count=digits_count), name)[0]
+        assert got == expected, repr(name)
