@@ -6,7 +6,9 @@ rules they stand in for:
   path, where the lean layer steps aside) give the same status, headers and body, ids and
   times aside;
 - the email check's domain cache (fields._email) accepts and refuses what the full check does;
-- UTCDateTime's SQLite bind processor writes the text SQLAlchemy's chained processors write.
+- UTCDateTime's SQLite bind processor writes the text SQLAlchemy's chained processors write;
+- a new audit entry's hash is taken over the text the verifier's canonical() gives it;
+- names in ASCII are checked without a look-up per character, with the same outcomes.
 """
 
 from __future__ import annotations
@@ -449,3 +451,105 @@ def test_concurrent_requests_share_one_api_key_look_up() -> None:
         assert all(isinstance(r, Unauthorized) for r in results)
 
     asyncio.run(run())
+
+
+# --- the audit entry's canonical text -----------------------------------------------------
+
+_TEXTS = [
+    "Sarah",
+    "Zoë Ødegård-Łukasiewicz",
+    "李小龍",
+    "emoji 🩻 and \u2028 line separator",
+    'quote " backslash \\ slash /',
+    "tab\tnewline\ncontrol\x01\x1f del\x7f",
+    "",
+]
+
+
+@pytest.mark.parametrize("value", _TEXTS)
+def test_new_audit_entries_hash_the_verifiers_canonical_text(value: str) -> None:
+    """record_many stores changes_json(changes) and hashes canonical_of_new(entry, that
+    text); `audit verify` recomputes canonical(entry) from the stored row: the texts are
+    json.dumps's, byte for byte."""
+    import json
+
+    from avara_viewer.audit.service import canonical, canonical_of_new, changes_json
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    # The shape of diff(): orjson writes it; and shapes or values it leaves to json.
+    for changes in (
+        {"firstName": {"before": None, "after": value}, value: {"before": True, "after": -7}},
+        {"email": {"before": 2**64, "after": value}},
+        {"email": {"before": "\ud800", "after": value}},
+        {"score": {"before": 1e16, "after": 0.1}},
+        {"eventTypes": {"before": [value], "after": None}},
+        {"flat": value},
+    ):
+        assert changes_json(changes) == dumps(changes)
+
+    changes = {
+        "firstName": {"before": None, "after": value},
+        "level": {"before": "member", "after": "admin"},
+        "canManageStudies": {"before": False, "after": True},
+        value or "empty": {"before": 1, "after": 2.5},
+        "nested": {"after": [value, None, {"b": value, "a": 0}], "before": {}},
+    }
+    stored = dumps(changes)
+    for actor_id, target_id, request_id in ((None, None, None), (value, "usr_1", value)):
+        entry = {
+            "clinic_id": "0b0e1c9e-7a52-4f0e-9d52-3c1f4b0a9e11",
+            "seq": 41,
+            "actor_type": "api_key",
+            "actor_id": actor_id,
+            "action": "user.invited",
+            "target_type": "user",
+            "target_id": target_id,
+            "changes": stored,
+            "request_id": request_id,
+            "created_at": datetime(2026, 11, 29, 13, 45, 7, 5, tzinfo=UTC),
+        }
+        assert canonical_of_new(entry, stored) == canonical(entry)
+
+
+# --- names in ASCII -------------------------------------------------------------------------
+
+
+def _name_by_categories(value: str, digits_count: bool) -> None:
+    """fields.check_name's rules as unicodedata states them, one character at a time."""
+    import unicodedata
+
+    value = value.strip()
+    if not value:
+        raise ValueError("must contain at least 1 character that is not a space")
+    for char in value:
+        refused = unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+        if refused or char in "\u115f\u1160\u3164\uffa0":
+            raise ValueError(f"found U+{ord(char):04X}")
+    wanted = ("L", "N") if digits_count else ("L",)
+    if not any(unicodedata.category(c)[0] in wanted for c in value):
+        raise ValueError("must contain a letter")
+
+
+@pytest.mark.parametrize("digits_count", [False, True])
+def test_ascii_names_keep_the_character_rules(digits_count: bool) -> None:
+    ascii_chars = [chr(n) for n in range(128)]
+    names = [
+        *ascii_chars,
+        *(f"Ann{c}Lee" for c in ascii_chars),
+        *(f"2{c}" for c in ascii_chars),
+        "O'Brien-Smith Jr.",
+        "  Sarah  ",
+        "2",
+        "--",
+        "Zoë",
+        "李",
+        "Ali\u202ecod",
+        "\u3164",
+        "Ann\u2028Lee",
+    ]
+    for name in names:
+        expected = _outcome(lambda v: _name_by_categories(v, digits_count), name)[0]
+        got = _outcome(lambda v: fields.check_name(v, 100, digits_count=digits_count), name)[0]
+        assert got == expected, repr(name)

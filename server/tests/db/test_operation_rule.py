@@ -1,6 +1,7 @@
 """The await rule of database operations (db.base) is enforced on both databases: an operation
 that awaits anything but its connection fails, a well-behaved one runs (reads, writes, batches,
-SAVEPOINTs and streamed rows alike)."""
+SAVEPOINTs and streamed rows alike). A group of batched payloads that fails as a whole leaves
+nothing of its attempt: each payload then gets its own outcome."""
 
 from __future__ import annotations
 
@@ -104,3 +105,31 @@ def test_an_operation_that_awaits_only_its_connection_runs(settings: Settings) -
         return [written, read, batched]
 
     assert _with_database(settings, work) == [[1, [1, 2]], 2, [2, 4]]
+
+
+class _RefusingBatcher:
+    """Writes a row per payload, then fails the whole group if it holds "bad"."""
+
+    async def run(self, conn: AsyncConnection, payloads: list[str]) -> list[str | Exception]:
+        for payload in payloads:
+            await conn.execute(text("INSERT INTO batch_probe (p) VALUES (:p)"), {"p": payload})
+        if "bad" in payloads:
+            raise ValueError("bad payload")
+        return payloads
+
+
+def test_a_group_that_fails_as_a_whole_is_written_payload_by_payload(settings: Settings) -> None:
+    async def work(db: Database) -> list[Any]:
+        await db.write(lambda conn: conn.execute(text("CREATE TABLE batch_probe (p TEXT)")))
+        batcher = _RefusingBatcher()  # one batcher: the three payloads make one group
+        outcomes = await asyncio.gather(
+            *(db.write_batched(batcher, p) for p in ("a", "bad", "c")),
+            return_exceptions=True,
+        )
+        rows = await db.read(lambda conn: conn.execute(text("SELECT p FROM batch_probe")))
+        return [[repr(o) for o in outcomes], sorted(r.p for r in rows)]
+
+    assert _with_database(settings, work) == [
+        ["'a'", "ValueError('bad payload')", "'c'"],
+        ["a", "c"],
+    ]

@@ -95,7 +95,9 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
             raise BadRequest("The request body is not valid UTF-8.") from None
         except (ValueError, RecursionError) as exc:
             raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
-    bad = _unstorable_text(data, "")
+    # A NUL or a lone surrogate can only come from a \u escape: JSON refuses raw control
+    # characters in strings, and the body decoded as UTF-8, which has no surrogates.
+    bad = _unstorable_text(data, "") if b"\\u" in raw else None
     if bad:
         names = ", ".join(dict.fromkeys(field for field, _ in bad))
         raise ValidationFailed(

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import orjson
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,6 +76,57 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical(entry)).encode()).hexdigest()
 
 
+_encode_text = json.encoder.encode_basestring  # what _SORTED_JSON writes for a str
+
+
+def _json_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if type(value) is str:
+        return _encode_text(value)
+    return _SORTED_JSON.encode(value)
+
+
+# Values orjson writes exactly as _SORTED_JSON does (str: every code point escaped alike; int:
+# the same digits, or a TypeError past 64 bits). Floats are not: orjson writes 1e16, json 1e+16.
+_SAME_IN_ORJSON = frozenset((str, bool, int, type(None)))
+
+
+def changes_json(changes: Mapping[str, Any]) -> str:
+    """_SORTED_JSON's text of a `diff()`-shaped dict ({field: {"before", "after"}}): by orjson
+    (7.4 → 1.8 µs for an invite's) when every value is a plain string, boolean, integer or
+    null; otherwise, or when orjson refuses a value (a lone surrogate, a 65-bit integer), by
+    json."""
+    for change in changes.values():
+        if type(change) is not dict:
+            return _SORTED_JSON.encode(dict(changes))
+        for value in change.values():
+            if type(value) not in _SAME_IN_ORJSON:
+                return _SORTED_JSON.encode(dict(changes))
+    try:
+        return orjson.dumps(changes, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return _SORTED_JSON.encode(dict(changes))
+
+
+def canonical_of_new(entry: Mapping[str, Any], changes_json: str) -> str:
+    """canonical(entry) of an entry being appended, whose "changes" is `changes_json`, the
+    _SORTED_JSON text of a dict: the same text, built with that JSON spliced in rather than
+    parsed and encoded again, and the keys written in their sorted order."""
+    return (
+        f'{{"action":{_json_value(entry["action"])}'
+        f',"actorId":{_json_value(entry["actor_id"])}'
+        f',"actorType":{_json_value(entry["actor_type"])}'
+        f',"changes":{changes_json}'
+        f',"clinicId":{_json_value(entry["clinic_id"])}'
+        f',"createdAt":{_encode_text(_instant(entry["created_at"]))}'
+        f',"requestId":{_json_value(entry["request_id"])}'
+        f',"seq":{_json_value(entry["seq"])}'
+        f',"targetId":{_json_value(entry["target_id"])}'
+        f',"targetType":{_json_value(entry["target_type"])}}}'
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def _looks_secret(name: str) -> bool:
     return any(word in name.lower() for word in _SECRET_WORDS)
@@ -101,6 +153,8 @@ def _lock_key(clinic_id: str) -> int:
 def _clean_request_id(request_id: str | None) -> str | None:
     if request_id is None:
         return None
+    if request_id.isprintable():  # every character is: nothing to drop
+        return request_id[:REQUEST_ID_MAX] or None
     cleaned = "".join(ch for ch in request_id if ch.isprintable())[:REQUEST_ID_MAX]
     return cleaned or None
 
@@ -143,6 +197,7 @@ async def record_many(conn: AsyncConnection, drafts: list[Draft]) -> None:
     for draft in drafts:
         clinic_id = draft.actor.clinic_id
         seq, prev_hash = heads[clinic_id]
+        changes = changes_json(draft.changes)
         entry = {
             "clinic_id": clinic_id,
             "seq": seq + 1,
@@ -151,11 +206,12 @@ async def record_many(conn: AsyncConnection, drafts: list[Draft]) -> None:
             "action": draft.action,
             "target_type": draft.target_type,
             "target_id": draft.target_id,
-            "changes": _SORTED_JSON.encode(dict(draft.changes)),
+            "changes": changes,
             "request_id": _clean_request_id(draft.actor.request_id),
             "created_at": draft.now.astimezone(UTC),
         }
-        digest = entry_hash(prev_hash, entry)
+        # entry_hash(prev_hash, entry), without parsing `changes` back (canonical_of_new).
+        digest = hashlib.sha256((prev_hash + canonical_of_new(entry, changes)).encode()).hexdigest()
         rows.append({**entry, "prev_hash": prev_hash, "hash": digest})
         heads[clinic_id] = (seq + 1, digest)
     await insert_rows(conn, audit_log, rows)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clinics.models import Clinic
@@ -41,6 +41,14 @@ async def id_by_email(conn: AsyncConnection, clinic_id: str, email_lower: str) -
     ).scalar()
 
 
+# Built once: every invite group runs it, and building and keying the statement cost more
+# than running it.
+_EXISTING_EMAILS = select(users.c.email_lower).where(
+    users.c.clinic_id == bindparam("clinic_id"),
+    users.c.email_lower.in_(bindparam("lowered", expanding=True)),
+)
+
+
 async def existing_emails(
     conn: AsyncConnection, clinic_id: str, lowered: Iterable[str]
 ) -> set[str]:
@@ -49,9 +57,7 @@ async def existing_emails(
     if not lowered:
         return set()
     rows = await conn.execute(
-        select(users.c.email_lower).where(
-            users.c.clinic_id == clinic_id, users.c.email_lower.in_(sorted(lowered))
-        )
+        _EXISTING_EMAILS, {"clinic_id": clinic_id, "lowered": sorted(lowered)}
     )
     return set(rows.scalars())
 

@@ -31,9 +31,13 @@ CURSOR_KIND = "users"
 
 
 def audited_fields(row: Any) -> dict[str, Any]:
-    """The user's fields as the audit trail shows them (wire names; nothing secret)."""
-    wire = user_wire(row)
-    return {k: wire[k] for k in ("email", "status", *EDITABLE_FIELDS)}
+    """The user's fields as the audit trail shows them (wire names; nothing secret): the
+    values user_wire gives them, each its column's value (read directly: the whole User
+    object, its times formatted, was built for these twelve on every change)."""
+    audited = {"email": row["email"], "status": row["status"]}
+    for wire_name, column in EDITABLE_FIELDS.items():
+        audited[wire_name] = row[column]
+    return audited
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import event, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import rfc3339
@@ -130,15 +130,21 @@ def subscribes(event_types: str | None, event_type: str) -> bool:
     return event_types is None or event_type in orjson.loads(event_types)
 
 
+# Built once: every change (each invite group) runs it.
+_ENABLED_ENDPOINTS = select(
+    endpoints_t.c.id, endpoints_t.c.clinic_id, endpoints_t.c.event_types
+).where(
+    endpoints_t.c.clinic_id.in_(bindparam("clinic_ids", expanding=True)),
+    endpoints_t.c.enabled.is_(True),
+)
+
+
 async def record(conn: AsyncConnection, happened: Sequence[Happened]) -> None:
     """Queue each event for the clinic's enabled endpoints that want it (nothing if none)."""
     if not happened:
         return
     rows = await conn.execute(
-        select(endpoints_t.c.id, endpoints_t.c.clinic_id, endpoints_t.c.event_types).where(
-            endpoints_t.c.clinic_id.in_({h.clinic_id for h in happened}),
-            endpoints_t.c.enabled.is_(True),
-        )
+        _ENABLED_ENDPOINTS, {"clinic_ids": sorted({h.clinic_id for h in happened})}
     )
     by_clinic: dict[str, list[tuple[str, str | None]]] = {}
     for endpoint_id, clinic_id, event_types in rows:
