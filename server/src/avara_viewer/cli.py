@@ -114,7 +114,7 @@ def serve(
         forwarded_allow_ips=settings.trusted_proxies or "",
         server_header=False,
         limit_concurrency=settings.limit_concurrency,
-        timeout_keep_alive=5,
+        timeout_keep_alive=max(1, round(settings.http_keep_alive_timeout)),
         h11_max_incomplete_event_size=16 * 1024,
     )
 

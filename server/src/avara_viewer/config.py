@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     limit_concurrency: int = 2048
     # Seconds a client has to send a request's line and headers once it has started.
     http_head_timeout: float = 20.0
+    # Seconds an idle keep-alive connection is kept open. Longer than the idle time of the
+    # clients and proxies in front (httpx 5 s, nginx upstream 60 s, AWS ALB 60 s), so that the
+    # client closes it first: a server that closes it as the client reuses it makes the
+    # client's request fail (a reset, or a proxy's 502).
+    http_keep_alive_timeout: float = 65.0
     resend_cooldown: timedelta = timedelta(seconds=60)
     # Webhooks: plain http and private, loopback or link-local addresses only when allowed
     # (tests, on-premise receivers); the timeout of one POST; a factor on the retry schedule
