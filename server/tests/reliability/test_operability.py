@@ -181,12 +181,18 @@ def test_a_worker_serves_its_email_metrics_on_request(fresh_server, smtp_sink: S
 def test_an_idle_keep_alive_connection_outlives_a_clients_own_idle_expiry(server: Server) -> None:
     """httpx drops idle connections after 5 s, nginx and load balancers after 60 s: the
     server must not close first, or a request sent as it closes is lost to a reset."""
-    import socket
+    import http.client
 
-    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
-        conn.sendall(request)
-        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        first = conn.getresponse()
+        assert (first.status, first.read()) == (200, b'{"status":"ok"}')
+        sock = conn.sock
         time.sleep(6.5)  # past httpx's 5 s (and the 5 s this server used to keep)
-        conn.sendall(request)
-        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        conn.request("GET", "/healthz")  # a closed connection: RemoteDisconnected here
+        second = conn.getresponse()
+        assert (second.status, second.read()) == (200, b'{"status":"ok"}')
+        assert conn.sock is sock  # the same connection, not a new one
+    finally:
+        conn.close()

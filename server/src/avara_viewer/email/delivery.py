@@ -66,10 +66,6 @@ MAX_SEND_SECONDS = 300.0
 # Told how many messages went out (or may have) twice after a lease ran out.
 LeaseLostObserver = Callable[[int], None]
 
-# A claimed batch: its messages, each rendered (or why not), the loop time of the claim and
-# the limit it was claimed with.
-_Batch = tuple[list[Claimed], dict[int, RenderedEmail | Exception], float, int]
-
 # A local transport's batch delivery (MaildirTransport.send_many): each message's error or None.
 LocalBatchSend = Callable[..., Awaitable[list[Exception | None]]]
 
@@ -110,8 +106,6 @@ class DeliveryLoop:
         # paused): the mail server may have taken them, and another claim may send them again.
         self._overran: set[int] = set()
         self._late: set[asyncio.Task[None]] = set()
-        # The next batch, claimed and rendered while the current one is being sent.
-        self._prefetch: asyncio.Task[_Batch | None] | None = None
         # Messages in an SMTP conversation now (holding one of `connections` slots), and the
         # leases renewed for those that outlive their batch.
         self._slots: asyncio.Semaphore | None = None
@@ -143,10 +137,6 @@ class DeliveryLoop:
                     await asyncio.sleep(self.settings.outbox_gather_delay)
                     self.wakeup.clear()
         finally:
-            if self._prefetch is not None:
-                # A batch claimed ahead and not sent: its leases lapse and it is sent by a
-                # later claim (here or in another process).
-                await aio.stop(self._prefetch, grace=2.0)
             for task in list(self._late):
                 await aio.stop(task, grace=2.0)
             await self.transport.aclose()
@@ -157,30 +147,22 @@ class DeliveryLoop:
             held, self._unrecorded = self._unrecorded, []
             await self._record_or_hold(held)
             if self._unrecorded:
-                if self._prefetch is not None:  # not sent while outcomes cannot be recorded
-                    prefetch, self._prefetch = self._prefetch, None
-                    await aio.stop(prefetch, grace=2.0)
                 return 0
         free = self.connections - len(self._talking)
         if free <= 0:  # every connection is busy with slow sends of earlier batches
             return 0
-        loop = asyncio.get_running_loop()
-        batch = await self._take_prefetched()
-        if batch is None:
-            limit = max(free, min(self._claim_limit, self.batch_size * free // self.connections))
-            batch = await self._claim_and_render(limit)
-        if batch is None:
+        limit = max(free, min(self._claim_limit, self.batch_size * free // self.connections))
+        claimed = await self.db.write(lambda conn: self._claim(conn, limit))
+        if not claimed:
             return 0
-        claimed, rendered, started, limit = batch
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         deadline = started + self.batch_time
+        rendered = await self.db.read(lambda conn: self._render_all(conn, claimed))
         send_many: LocalBatchSend | None = getattr(self.transport, "send_many", None)
         if send_many is not None:
             await self._record_or_hold(await self._deliver_locally(claimed, rendered, send_many))
             return len(claimed)
-        if len(claimed) >= limit:
-            # A full batch: more are likely due. Claim and render the next one while this
-            # one is being sent, so the connections do not wait for that between batches.
-            self._prefetch = asyncio.create_task(self._claim_and_render(self._claim_limit))
         tasks = {
             m.id: asyncio.create_task(
                 self._deliver_by(m, rendered[m.id], deadline, started + self.lease_seconds)
@@ -201,35 +183,6 @@ class DeliveryLoop:
             task.add_done_callback(self._late.discard)
         await self._record_or_hold([(m, tasks[m.id].result()) for m in done])
         return len(claimed)
-
-    async def _claim_and_render(self, limit: int) -> _Batch | None:
-        """A claimed batch with its messages rendered, the loop time of its claim and the
-        limit it was claimed with; None when nothing is due."""
-        claimed = await self.db.write(lambda conn: self._claim(conn, limit))
-        if not claimed:
-            return None
-        started = asyncio.get_running_loop().time()
-        rendered = await self.db.read(lambda conn: self._render_all(conn, claimed))
-        return claimed, rendered, started, limit
-
-    async def _take_prefetched(self) -> _Batch | None:
-        """The batch claimed ahead (waiting for it if need be), unless it has aged past half
-        its batch time; an aged batch is not sent and its leases lapse (it is claimed again
-        later, never sent twice)."""
-        prefetch, self._prefetch = self._prefetch, None
-        if prefetch is None:
-            return None
-        batch = await prefetch
-        if batch is not None:
-            age = asyncio.get_running_loop().time() - batch[2]
-            if age > self.batch_time / 2:
-                log.info(
-                    "%d claimed emails left for a later claim (claimed %.1f s ago)",
-                    len(batch[0]),
-                    age,
-                )
-                return None
-        return batch
 
     async def _finish_late(
         self, messages: list[Claimed], tasks: list[asyncio.Task[tuple[str, str | None]]]
