@@ -342,33 +342,10 @@ def measure(case: Case, connections: list[int], seconds: int, repeats: int) -> l
 
 def drain(database_url: str | None, messages: int, smtp: bool = True) -> dict[str, float]:
     """Queue `messages` invitations with delivery off, then time `avara-viewer worker`
-    delivering them to an SMTP sink (or, smtp=False, into the Maildir)."""
-    if not smtp:
-        return drain_to_maildir(database_url, messages)
-    sink = Sink()
-    case = Avara("drain", database_url, sink.url)
-    case.extra = ["--no-email"]
-    case.start()
-    try:
-        asyncio.run(_invite_many(case.port, case.key, messages))
-    finally:
-        case.stop()
-    worker = subprocess.Popen([str(BIN / "avara-viewer"), "worker"], env=case.env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    started = time.monotonic()
-    while case.outbox_pending() > 0 and time.monotonic() - started < 300:
-        time.sleep(0.2)
-    elapsed = time.monotonic() - started
-    worker.send_signal(signal.SIGTERM)
-    worker.wait(20)
-    count, first, last = sink.stop()
-    case.cleanup()
-    return {"messages": count, "seconds": elapsed,
-            "per_second": count / (last - first) if last > first else 0}
-
-
-def drain_to_maildir(database_url: str | None, messages: int) -> dict[str, float]:
-    case = Avara("drain-maildir", database_url, None)
+    delivering them to an SMTP sink (or, smtp=False, into the Maildir): from the first to the
+    last message the sink accepted (file written), so the worker's start-up is left out."""
+    sink = Sink() if smtp else None
+    case = Avara("drain" if smtp else "drain-maildir", database_url, sink.url if sink else None)
     case.extra = ["--no-email"]
     case.start()
     try:
@@ -383,13 +360,15 @@ def drain_to_maildir(database_url: str | None, messages: int) -> dict[str, float
     elapsed = time.monotonic() - started
     worker.send_signal(signal.SIGTERM)
     worker.wait(20)
-    # As the SMTP drain is timed by the sink (first to last message accepted): first to last
-    # file written, so the worker's start-up is left out of both.
-    stamps = sorted(f.stat().st_mtime for f in (case.tmp / "data" / "maildir" / "new").iterdir())
+    if sink is not None:
+        count, first, last = sink.stop()
+    else:
+        new = case.tmp / "data" / "maildir" / "new"
+        stamps = sorted(f.stat().st_mtime for f in new.iterdir())
+        count, first, last = len(stamps), stamps[0] if stamps else 0, stamps[-1] if stamps else 0
     case.cleanup()
-    span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0
-    return {"messages": len(stamps), "seconds": elapsed,
-            "per_second": len(stamps) / span if span > 0 else 0}
+    return {"messages": count, "seconds": elapsed,
+            "per_second": count / (last - first) if last > first else 0}
 
 
 async def _invite_many(port: int, key: str, n: int) -> None:
