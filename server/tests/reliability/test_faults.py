@@ -11,6 +11,7 @@ import concurrent.futures
 import http.client
 import json
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -170,6 +171,32 @@ def test_sqlite_full_disk_is_503_storage_full_not_ready_and_recovers(
     for a, s in results:
         count = srv.sql(f"SELECT count(*) FROM users WHERE email = '{a}'")[0][0]
         assert count == (1 if s == 201 else 0), (a, s, count)
+
+
+def test_sqlite_opened_on_a_full_disk_is_storage_full_not_unavailable(small_disk: Path) -> None:
+    """The first connection to a WAL database after every other one closed must create its
+    -shm file; on a full disk that fails as an I/O error (SQLITE_IOERR_SHMSIZE), not as
+    SQLITE_FULL. The writer reconnects after a failed commit, so a full disk answered some
+    invites 503 database_unavailable (seen in CI): it is storage_full."""
+    from avara_viewer.db.faults import STORAGE_FULL, unavailable
+    from sqlalchemy import create_engine, text
+
+    path = small_disk / "db.sqlite"
+    with sqlite3.connect(path) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (x)")
+    setup.close()
+    assert not (small_disk / "db.sqlite-shm").exists()
+    _fill(small_disk / "filler")
+    engine = create_engine(f"sqlite:///{path}")
+    with pytest.raises(Exception) as failed, engine.connect() as conn:
+        conn.execute(text("PRAGMA journal_mode=WAL"))
+        conn.execute(text("SELECT * FROM t"))
+    engine.dispose()
+    assert "disk I/O error" in str(failed.value)
+    fault = unavailable(failed.value)
+    assert fault is not None and fault.code == STORAGE_FULL, fault
+    assert fault.retry_after == 10
 
 
 # --- 9, 10 and 12: PostgreSQL stopped and restarted -----------------------------------------

@@ -21,6 +21,10 @@ STORAGE_FULL = "storage_full"
 
 # SQLite primary result codes (extended codes carry them in the low byte).
 _SQLITE_FULL = 13
+# The extended I/O error of a WAL connection that could not create or grow its -shm file,
+# which on a full disk is how opening the database fails (the first connection after all
+# were closed must create it): SQLite's own documentation gives a full volume as its cause.
+_SQLITE_IOERR_SHMSIZE = 4874
 _SQLITE_UNAVAILABLE = {
     5: "the database is locked by another process",  # SQLITE_BUSY after busy_timeout
     6: "a table is locked",  # SQLITE_LOCKED
@@ -112,7 +116,8 @@ def unavailable(exc: BaseException) -> Unavailable | None:
         if isinstance(e, sqlite3.Error):
             code = getattr(e, "sqlite_errorcode", None)
             primary = code & 0xFF if isinstance(code, int) else None
-            if primary == _SQLITE_FULL or "database or disk is full" in str(e):
+            full = primary == _SQLITE_FULL or code == _SQLITE_IOERR_SHMSIZE
+            if full or "database or disk is full" in str(e):
                 return Unavailable(STORAGE_FULL, "the disk holding the database is full")
             if primary in _SQLITE_UNAVAILABLE:
                 return Unavailable(DATABASE_UNAVAILABLE, _SQLITE_UNAVAILABLE[primary])
