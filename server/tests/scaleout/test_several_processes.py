@@ -85,8 +85,11 @@ def test_two_servers_and_two_workers_send_each_email_once(tmp_path: Path) -> Non
         assert max(received.values()) == 1, [a for a, n in received.items() if n > 1]
         message_ids = Counter(m.message["Message-ID"] for m in sink.mails)
         assert max(message_ids.values()) == 1
-        rows = server.sql("SELECT status, attempts, count(*) FROM email_outbox GROUP BY 1, 2")
-        assert rows == [("sent", 1, len(expected))]
+        # Every row sent. Under load a claimed message may be put back unsent when no SMTP
+        # connection frees up within its batch's time ("not sent: no connection was free"),
+        # and is claimed again: `attempts` counts claims, the sink above counts sends.
+        rows = server.sql("SELECT status, count(*) FROM email_outbox GROUP BY 1")
+        assert rows == [("sent", len(expected))]
         users = server.sql(f"SELECT count(*) FROM users WHERE clinic_id = '{clinic.id}'")
         assert users == [(len(expected),)]
     finally:
