@@ -149,8 +149,8 @@ def test_a_burst_to_an_unwritable_maildir_waits_and_then_lands_once_each(fresh_s
 def test_a_server_stopped_while_draining_a_backlog_delivers_the_rest_after_restart(
     fresh_server,
 ) -> None:
-    """While one batch is being sent the next is claimed ahead; a SIGTERM in the middle
-    leaves nothing behind: after a restart every invitation reaches the mail server."""
+    """A SIGTERM while a backlog is being sent, batch by batch, leaves nothing behind: after
+    a restart every invitation reaches the mail server."""
     sink = SmtpSink(port=free_port())
     sink.start()
     try:

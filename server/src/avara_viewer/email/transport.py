@@ -429,8 +429,7 @@ class MaildirTransport:
         fsynced once. A message counts as delivered only after that last fsync.
         """
         out: list[str | OSError] = []
-        written: list[tuple[int, str]] = []  # (index in items, name) of files in tmp/
-        fds: list[tuple[int, int]] = []
+        opened: list[tuple[int, str, int]] = []  # (index in items, name, fd) of files in tmp/
         tmp_dir = self.path / "tmp"
         new_dir = self.path / "new"
         try:
@@ -446,15 +445,14 @@ class MaildirTransport:
                 except OSError as exc:
                     out[index] = exc
                     continue
-                fds.append((index, fd))
-                written.append((index, name))
+                opened.append((index, name, fd))
                 try:
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]
                 except OSError as exc:
                     out[index] = exc
-            for index, fd in fds:
+            for index, _, fd in opened:
                 if isinstance(out[index], OSError):
                     continue
                 try:
@@ -462,11 +460,11 @@ class MaildirTransport:
                 except OSError as exc:
                     out[index] = exc
         finally:
-            for _, fd in fds:
+            for _, _, fd in opened:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         linked = False
-        for index, name in written:
+        for index, name, _ in opened:
             tmp_path = tmp_dir / name
             if not isinstance(out[index], OSError):
                 try:
@@ -493,11 +491,14 @@ class MaildirTransport:
         """Delivers a batch of (rcpt, message): for each, None (durable in new/) or the
         error (TemporaryDeliveryError for a file system error, ValueError for an envelope
         that cannot be written)."""
+        try:
+            _reject_crlf("mail_from", mail_from)
+        except ValueError as exc:
+            return [exc for _ in messages]
         results: list[Exception | None] = [None] * len(messages)
         todo: list[int] = []
         for index, (rcpt, _) in enumerate(messages):
             try:
-                _reject_crlf("mail_from", mail_from)
                 _reject_crlf("rcpt", rcpt)
             except ValueError as exc:
                 results[index] = exc
